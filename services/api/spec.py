@@ -1,0 +1,186 @@
+"""The API's contract: strict request parsing with pydantic, and the OpenAPI 3 document built
+from the same models, so the document can never drift from what the code accepts."""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from flask import Flask, request
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from services.errors import QorgauError, ValidationFailed
+
+
+class Strict(BaseModel):
+    """Base for request bodies: unknown fields are refused, types are not coerced from strings."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
+
+
+class UnsupportedMediaType(QorgauError):
+    status = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
+@dataclass
+class Operation:
+    summary: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    public: bool = False
+    tags: tuple[str, ...] = ()
+    errors: tuple[int, ...] = ()
+    extra: dict = field(default_factory=dict)
+
+
+_operations: dict[str, Operation] = {}
+
+
+def _field_name(loc: tuple) -> str:
+    return ".".join(str(part) for part in loc) or "body"
+
+
+def validation_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """Pydantic errors as ``[{field, message}]``."""
+    out = []
+    for err in exc.errors():
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "Unknown field"
+        out.append({"field": _field_name(err["loc"]), "message": message})
+    return out
+
+
+def raise_validation(exc: ValidationError) -> None:
+    errors = validation_errors(exc)
+    first = errors[0]
+    raise ValidationFailed(f"{first['field']}: {first['message']}", field=first["field"],
+                           errors=errors)
+
+
+def parse_json(model: type[BaseModel]) -> BaseModel:
+    """The request's JSON body validated by ``model``; 415/400/422 problems name what is wrong."""
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType("Send the body as application/json.", field="Content-Type")
+    data = request.get_json(silent=True)
+    if data is None:
+        raise ValidationFailed("The body is not valid JSON.", field="body")
+    if not isinstance(data, dict):
+        raise ValidationFailed("The body must be a JSON object.", field="body")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise_validation(exc)
+
+
+def parse_query(model: type[BaseModel]) -> BaseModel:
+    """Query-string parameters validated by ``model`` (lax: values arrive as strings)."""
+    try:
+        return model.model_validate(request.args.to_dict(), strict=False)
+    except ValidationError as exc:
+        raise_validation(exc)
+
+
+def operation(summary: str, *, body=None, query=None, response=None, status: int = 200,
+              public: bool = False, tags: tuple[str, ...] = (), errors: tuple[int, ...] = ()):
+    """Describe an API view and parse its input: the view receives ``body=`` / ``query=``."""
+
+    def decorate(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            if body is not None:
+                kwargs["body"] = parse_json(body)
+            if query is not None:
+                kwargs["query"] = parse_query(query)
+            return view(*args, **kwargs)
+
+        wrapper.qorgau_operation = Operation(summary, body, query, response, status, public,
+                                             tags, errors)
+        return wrapper
+
+    return decorate
+
+
+def _schema(model: type[BaseModel], components: dict) -> dict:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, definition in schema.pop("$defs", {}).items():
+        components[name] = definition
+    components[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"}, "instance": {"type": "string"},
+        "field": {"type": "string", "description": "the offending field, when there is one"},
+        "errors": {"type": "array", "items": {"type": "object", "properties": {
+            "field": {"type": "string"}, "message": {"type": "string"}}}},
+        "request_id": {"type": "string"},
+    },
+    "required": ["type", "title", "status"],
+}
+
+
+def build_openapi(app: Flask) -> dict[str, Any]:
+    """The OpenAPI 3.1 document for every route that carries an ``operation``."""
+    components: dict[str, Any] = {"Problem": PROBLEM_SCHEMA}
+    paths: dict[str, dict] = {}
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        view = app.view_functions.get(rule.endpoint)
+        op: Operation | None = getattr(view, "qorgau_operation", None)
+        if op is None:
+            continue
+        path = rule.rule
+        parameters = []
+        for arg in rule.arguments:
+            path = path.replace(f"<int:{arg}>", f"{{{arg}}}").replace(f"<{arg}>", f"{{{arg}}}")
+            parameters.append({"name": arg, "in": "path", "required": True,
+                               "schema": {"type": "integer" if f"<int:{arg}>" in rule.rule else "string"}})
+        if op.query is not None:
+            for name, info in op.query.model_fields.items():
+                parameters.append({"name": name, "in": "query", "required": info.is_required(),
+                                   "description": info.description or "",
+                                   "schema": {"type": "string"}})
+        responses: dict[str, Any] = {}
+        if op.response is not None:
+            responses[str(op.status)] = {"description": "OK", "content": {
+                "application/json": {"schema": _schema(op.response, components)}}}
+        else:
+            responses[str(op.status)] = {"description": "OK"}
+        for code in sorted({400, 422, *op.errors} | (set() if op.public else {401, 403})):
+            responses[str(code)] = {"description": "Problem", "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            item: dict[str, Any] = {
+                "summary": op.summary,
+                "operationId": f"{rule.endpoint}.{method.lower()}",
+                "tags": list(op.tags),
+                "parameters": parameters,
+                "responses": responses,
+            }
+            if op.public:
+                item["security"] = []
+            if op.body is not None and method in {"POST", "PUT", "PATCH"}:
+                item["requestBody"] = {"required": True, "content": {
+                    "application/json": {"schema": _schema(op.body, components)}}}
+            paths.setdefault(path, {})[method.lower()] = item
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Qorgau API", "version": "1",
+                 "description": "Inter-agency child-protection case coordination. "
+                                "Errors are RFC 9457 problem details."},
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+    }
