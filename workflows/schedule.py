@@ -1,0 +1,24 @@
+"""Every periodic job Qorgau runs, in one place; Celery beat reads ``beat_schedule``.
+
+Jobs are named tasks that are safe to run twice, so a beat restart or an overlapping run costs
+nothing but a repeated check. Clocks themselves live in PostgreSQL (DESIGN.md §6): missing a
+tick delays work, it never loses it.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+beat_schedule = {
+    # Signed head hashes of the audit chain, so an outside party can prove it was not rewritten
+    # (DESIGN.md §5).
+    "audit-checkpoint": {
+        "task": "audit.checkpoint",
+        "schedule": timedelta(seconds=60),
+    },
+    # Create next months' audit partitions ahead of time. An interval (not a crontab) also runs
+    # it as soon as beat starts for the first time.
+    "audit-ensure-partitions": {
+        "task": "audit.ensure_partitions",
+        "schedule": timedelta(days=1),
+    },
+}
