@@ -30,4 +30,4 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
   CMD python -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=3).status != 200)"
 
 CMD ["gunicorn", "services.wsgi:app", "--bind", "0.0.0.0:8000", "--workers", "3", \
-     "--graceful-timeout", "20", "--access-logfile", "-"]
+     "--graceful-timeout", "20", "--access-logfile", "-", "--no-control-socket"]

@@ -34,7 +34,7 @@ def filesystem_url(folder: Path) -> str:
 
 def configured_url(settings: Settings) -> str:
     """The broker this process must use: ``BROKER_URL``/``REDIS_URL``, else the embedded one."""
-    return settings.broker_url or filesystem_url(ROOT / "var" / "broker")
+    return settings.broker_url or settings.redis_url or filesystem_url(ROOT / "var" / "broker")
 
 
 def broker_url(settings: Settings) -> str:

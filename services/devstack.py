@@ -336,6 +336,7 @@ def run(env: dict[str, str]) -> int:
             sys.executable, "-m", "gunicorn", "services.wsgi:app",
             "--bind", f"{host}:{port}", "--workers", env.get("WEB_CONCURRENCY", "2"),
             "--graceful-timeout", "10", "--access-logfile", "-", "--log-level", log_level.lower(),
+            "--no-control-socket",
         ])
         worker = [sys.executable, "-m", "celery", "-A", CELERY_APP, "worker",
                   "--loglevel", log_level, "--concurrency", env.get("WORKER_CONCURRENCY", "2"),

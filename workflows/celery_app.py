@@ -82,16 +82,22 @@ celery_app.conf.update(CONFIG)
 celery_app.set_default()
 
 
+_explicit_settings: list[Settings] = []
+
+
 def configure(settings: Settings) -> None:
     """Point Celery at the broker ``settings`` name (tests call this; processes use the env)."""
+    _explicit_settings[:] = [settings]
     celery_app.conf.update(broker.celery_options(broker.configured_url(settings)))
 
 
 @celery_app.on_configure.connect
 def _configure_from_environment(sender: Celery, **kwargs) -> None:
-    """Read the broker from the environment when nothing configured it explicitly."""
-    if "broker_url" not in sender.conf:
-        sender.conf.update(broker.celery_options(broker.configured_url(Settings.from_env())))
+    """Read the broker from the environment, unless ``configure`` was given settings."""
+    # The celery command line also reads BROKER_URL into broker_url, but knows nothing of the
+    # embedded broker's folders, so the options are always set here, from the same variable.
+    settings = _explicit_settings[0] if _explicit_settings else Settings.from_env()
+    sender.conf.update(broker.celery_options(broker.configured_url(settings)))
 
 
 @signals.setup_logging.connect
