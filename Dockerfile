@@ -20,7 +20,7 @@ RUN mkdir -p services workflows audit \
 
 COPY . .
 RUN pip install --no-deps -e . \
- && if [ -d services/translations ]; then pybabel compile -q -d services/translations; fi \
+ && if [ -d services/translations ]; then pybabel compile -d services/translations; fi \
  && python -m compileall -q services workflows audit migrations
 
 USER qorgau

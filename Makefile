@@ -41,7 +41,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $@
 
 translations: $(STAMP)
-	@if [ -d services/translations ]; then $(BIN)/pybabel compile -q -d services/translations; fi
+	@if [ -d services/translations ]; then $(BIN)/pybabel compile -d services/translations; fi
 
 frontend:
 	@if [ -f package.json ]; then \
