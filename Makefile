@@ -82,7 +82,7 @@ postgres:
 	    echo "PostgreSQL is not running on $(PG_HOST):$(PG_PORT) and no Debian cluster is installed" >&2; exit 1; }; \
 	  version=$$(ls /etc/postgresql | sort -V | tail -n1); \
 	  echo "PostgreSQL: starting cluster $$version/main"; \
-	  pg_ctlcluster --skip-systemctl-redirect $$version main start; \
+	  pg_ctlcluster --skip-systemctl-redirect $$version main start || true; \
 	  for i in $$(seq 1 30); do pg_isready -q -h $(PG_HOST) -p $(PG_PORT) && break; sleep 1; done; \
 	  pg_isready -h $(PG_HOST) -p $(PG_PORT); \
 	fi
