@@ -93,7 +93,9 @@ def wait_until_ready(stack: Stack) -> dict:
             pytest.fail(f"the launcher exited with {stack.proc.returncode}:\n{stack.output()[-6000:]}")
         try:
             with urllib.request.urlopen(stack.base_url + "/readyz", timeout=5) as response:
-                return json.loads(response.read())
+                body = json.loads(response.read())
+            if "press Ctrl-C to stop" in stack.output():
+                return body
         except urllib.error.HTTPError as exc:
             last = exc.read().decode(errors="replace")
         except (urllib.error.URLError, OSError) as exc:
@@ -163,7 +165,9 @@ def test_make_run_stack_serves_a_sign_in_and_stops_cleanly(stack):
         landing_url = response.geturl()
     assert response.status == 200
     assert "/auth/login" not in urllib.parse.urlsplit(landing_url).path
-    assert CASEWORKER in landing
+    assert '<dd id="roles">caseworker</dd>' in landing
+    assert "Secondary School No. 12" in landing
+    assert 'action="/auth/logout"' in landing
     assert "qorgau" in {cookie.name for cookie in jar}
 
     pids = stack.pids()
