@@ -1,8 +1,8 @@
 """The canonical bytes of an audit event, defined once as SQL and once as a Python reference.
 
-``hash = sha256(prev_hash || canonical)``. PostgreSQL computes it from the stored row when the
-event is inserted and again when ``verify`` runs, so the hash covers exactly what is stored and
-verification streams hashes, not rows. The Python function reproduces the same bytes for anyone
+``hash = sha256(prev_hash || canonical)``. PostgreSQL computes it from the row being inserted
+(the chaining trigger) and again from the stored row when ``verify`` runs, so the hash covers
+exactly what is stored and verification streams hashes, not rows. The Python function reproduces the same bytes for anyone
 checking an exported event outside the database; a test holds the two to each other.
 
 Format (version 1): a JSON object with the keys below in this order (which is alphabetical),
@@ -60,18 +60,19 @@ _SQL_VALUE = {
 }
 
 
-def _sql() -> str:
+def canonical_sql(row: str = "") -> str:
+    """An SQL expression yielding the canonical bytes (bytea) of a row; ``row`` qualifies the
+    columns (``"NEW."`` in a trigger)."""
     parts = []
     for i, (key, column, kind) in enumerate(FIELDS):
         prefix = ("{" if i == 0 else ",") + json.dumps(key) + ":"
-        parts.append(f"'{prefix}' || " + _SQL_VALUE[kind].format(c=column))
+        parts.append(f"'{prefix}' || " + _SQL_VALUE[kind].format(c=row + column))
     parts.append(f"',\"v\":' || '{FORMAT_VERSION}}}'")  # no ':<digit>': SQLAlchemy reads binds
     return "convert_to(" + " || ".join(parts) + ", 'UTF8')"
 
 
-# An SQL expression over bare column names yielding the canonical bytes (bytea) of a row.
-CANONICAL_SQL = _sql()
-HASH_SQL = f"sha256(prev_hash || {CANONICAL_SQL})"
+CANONICAL_SQL = canonical_sql()
+HASH_SQL = f"sha256(prev_hash || {CANONICAL_SQL})"  # over the columns of audit.events
 
 
 def _text(value: Any) -> str:

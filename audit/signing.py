@@ -40,6 +40,14 @@ def generate_key(path: str | os.PathLike, *, overwrite: bool = False) -> tuple[P
     return path, pub
 
 
+def ensure_key(path: str | os.PathLike) -> Path:
+    """A development key at ``path``: created (with its ``.pub``) unless it already exists."""
+    path = Path(path)
+    if not path.exists():
+        generate_key(path)
+    return path
+
+
 def public_pem(key: Ed25519PublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.PEM,
                             serialization.PublicFormat.SubjectPublicKeyInfo)

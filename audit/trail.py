@@ -11,42 +11,25 @@ import re
 from psycopg.types.json import Jsonb
 
 from audit import context as audit_context
-from audit.canonical import HASH_SQL
 from audit.details import (AuditValueError, check_code, check_details, check_int, check_name,
                            check_purpose)
 from audit.events import Actor, AuditAction, Outcome
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-# One statement, one round trip: claim a chain head (locked until the caller's transaction
-# ends), then insert the event with its hash computed by PostgreSQL from the very values stored.
-# The insert trigger refuses anything that does not extend the claimed head.
-INSERT = f"""
-INSERT INTO audit.events (id, chain, seq, occurred_at, action, outcome, actor_kind, actor_user_id,
-    actor_agency_id, actor_region_id, actor_roles, actor_mfa, object_type, object_id, child_id,
-    purpose, request_id, client_addr, user_agent, session_ref, auth_strength, channel, details,
-    prev_hash, hash)
-SELECT id, chain, seq, occurred_at, action, outcome, actor_kind, actor_user_id, actor_agency_id,
-       actor_region_id, actor_roles, actor_mfa, object_type, object_id, child_id, purpose,
-       request_id, client_addr, user_agent, session_ref, auth_strength, channel, details,
-       prev_hash, {HASH_SQL}
-FROM (
-    SELECT c.id, c.chain, c.seq, c.at AS occurred_at, c.prev_hash,
-           %(action)s::text AS action, %(outcome)s::text AS outcome,
-           %(actor_kind)s::text AS actor_kind, %(actor_user_id)s::bigint AS actor_user_id,
-           %(actor_agency_id)s::bigint AS actor_agency_id,
-           coalesce(%(actor_region_id)s::bigint,
-                    (SELECT a.region_id FROM public.agencies a
-                      WHERE a.id = %(actor_agency_id)s::bigint)) AS actor_region_id,
-           %(actor_roles)s::text[] AS actor_roles, %(actor_mfa)s::boolean AS actor_mfa,
-           %(object_type)s::text AS object_type, %(object_id)s::text AS object_id,
-           %(child_id)s::bigint AS child_id, %(purpose)s::text AS purpose,
-           %(request_id)s::text AS request_id, %(client_addr)s::text AS client_addr,
-           %(user_agent)s::text AS user_agent, %(session_ref)s::text AS session_ref,
-           %(auth_strength)s::text AS auth_strength, %(channel)s::text AS channel,
-           %(details)s::jsonb AS details
-    FROM audit.claim_chain() AS c
-) AS e
+# One statement, one round trip. The chaining trigger (migrations/versions/0002_audit.py) gives
+# the event its id, chain, seq, prev_hash and hash, holding the chain's head until the caller's
+# transaction ends; the caller supplies only what happened.
+INSERT = """
+INSERT INTO audit.events (action, outcome, actor_kind, actor_user_id, actor_agency_id,
+    actor_region_id, actor_roles, actor_mfa, object_type, object_id, child_id, purpose,
+    request_id, client_addr, user_agent, session_ref, auth_strength, channel, details)
+VALUES (%(action)s, %(outcome)s, %(actor_kind)s, %(actor_user_id)s, %(actor_agency_id)s,
+    coalesce(%(actor_region_id)s::bigint,
+             (SELECT a.region_id FROM public.agencies a WHERE a.id = %(actor_agency_id)s::bigint)),
+    %(actor_roles)s, %(actor_mfa)s, %(object_type)s, %(object_id)s, %(child_id)s, %(purpose)s,
+    %(request_id)s, %(client_addr)s, %(user_agent)s, %(session_ref)s, %(auth_strength)s,
+    %(channel)s, %(details)s)
 """
 
 

@@ -32,6 +32,7 @@ from audit.merkle import CompactRange, leaf_hash
 CHAIN_QUERY = (f"SELECT seq, id, prev_hash, hash, {HASH_SQL} FROM audit.events"
                " WHERE chain = %s AND seq > %s AND seq <= %s ORDER BY seq, id")
 FETCH = 20_000
+PARALLEL_FROM = 200_000  # below this, starting worker processes costs more than it saves
 NO_LIMIT = 2**62
 
 
@@ -222,21 +223,27 @@ def _plan(conn, since: int | None, until: int | None, report: Report) -> _Plan:
 
 
 def verify(url: str, *, since: int | None = None, until: int | None = None, public_key=None,
-           workers: int | None = None,
+           workers: int | None = None, on_plan: Callable[[int], None] | None = None,
            on_progress: Callable[[int], None] | None = None) -> Report:
     """Verify the audit log at ``url`` (a role that reads every event: superuser or auditor).
 
     ``since`` starts from a checkpoint (trusting what it signed); ``until`` stops at one
-    (``verify-checkpoint``); ``workers`` > 1 checks chains in that many processes.
+    (``verify-checkpoint``); ``workers`` > 1 checks chains in that many processes (by default
+    one per CPU, for logs big enough to repay starting them). ``on_plan`` hears how many events
+    will be checked, ``on_progress`` how many more are done.
     """
     report = Report(signatures_checked=public_key is not None)
-    workers = workers or os.cpu_count() or 1
     with _reader(url, row_factory=dict_row) as conn:
         snapshot = conn.execute("SELECT pg_export_snapshot() AS s").fetchone()["s"]
         log_id = str(conn.execute("SELECT log_id FROM audit.log_info").fetchone()["log_id"])
         plan = _plan(conn, since, until, report)
         tasks = [(c, *plan.start[c], plan.stop[c], plan.segments[c])
                  for c in range(len(plan.heads))]
+        total = sum(_size(task, plan) for task in tasks)
+        if workers is None:
+            workers = (os.cpu_count() or 1) if total >= PARALLEL_FROM else 1
+        if on_plan:
+            on_plan(total)
         results = _run(url, snapshot, tasks, workers, on_progress, plan)
         conn.rollback()
     report.chains = len(results)
@@ -254,7 +261,7 @@ def verify(url: str, *, since: int | None = None, until: int | None = None, publ
 def _run(url, snapshot, tasks, workers, on_progress, plan) -> dict[int, ChainResult]:
     """Check every chain, in ``workers`` processes when more than one, largest chains first."""
     def size(task):
-        return max(0, min(plan.heads[task[0]][0], task[3]) - task[1])
+        return _size(task, plan)
 
     tasks = sorted(tasks, key=size, reverse=True)
     results: dict[int, ChainResult] = {}
@@ -276,6 +283,12 @@ def _run(url, snapshot, tasks, workers, on_progress, plan) -> dict[int, ChainRes
             if on_progress:
                 on_progress(size(futures[future]))
     return results
+
+
+def _size(task: tuple, plan: _Plan) -> int:
+    """How many events a chain task will read (by its head; for the progress bar)."""
+    chain, start_seq, _, stop_seq, _ = task
+    return max(0, min(plan.heads[chain][0], stop_seq) - start_seq)
 
 
 def _check_checkpoints(plan: _Plan, results: dict[int, ChainResult], log_id: str, public_key,
@@ -340,3 +353,34 @@ def _check_body(row: dict, log_id: str, public_key, report: Report) -> None:
             report.problems.append(Problem("checkpoint_bad_signature",
                                            "the signature does not verify",
                                            checkpoint_id=cid))
+
+
+def verify_checkpoint(url: str, signed, public_key, *, workers: int | None = 1,
+                      on_plan: Callable[[int], None] | None = None,
+                      on_progress: Callable[[int], None] | None = None) -> Report:
+    """Check an exported checkpoint against the database: signature, identity, and every event
+    it covers, recomputed into the root it signs."""
+    cp = signed.checkpoint
+    if not signed.verify(public_key):
+        return Report(signatures_checked=True, problems=[Problem(
+            "checkpoint_bad_signature", "the file's signature does not verify with this key",
+            checkpoint_id=cp.id)])
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        log_id = str(conn.execute("SELECT log_id FROM audit.log_info").fetchone()["log_id"])
+        row = conn.execute("SELECT body, signature FROM audit.checkpoints WHERE id = %s",
+                           (cp.id,)).fetchone()
+    if log_id != cp.log_id:
+        return Report(signatures_checked=True, problems=[Problem(
+            "wrong_log", f"the file is for log {cp.log_id}, this database holds log {log_id}",
+            checkpoint_id=cp.id)])
+    if row is None:
+        return Report(signatures_checked=True, problems=[Problem(
+            "missing_checkpoint", "the database no longer holds this checkpoint",
+            checkpoint_id=cp.id)])
+    report = verify(url, until=cp.id, public_key=public_key, workers=workers, on_plan=on_plan,
+                    on_progress=on_progress)
+    if row["body"] != cp.body() or bytes(row["signature"]) != signed.signature:
+        report.problems.insert(0, Problem("checkpoint_replaced",
+                                          "the database's checkpoint differs from the file",
+                                          checkpoint_id=cp.id))
+    return report

@@ -48,6 +48,7 @@ def register_blueprints(app: Flask) -> None:
     from services.api import views as api_views
     from services.auth import views as auth_views
     from services.agencies import views as agency_views
+    from services.auditing import views as audit_views
     from services.web import views as web_views
     from services import health
 
@@ -56,4 +57,5 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_views.bp)
     app.register_blueprint(auth_views.api_bp)
     app.register_blueprint(agency_views.api_bp)
+    app.register_blueprint(audit_views.api_bp)
     app.register_blueprint(api_views.bp)

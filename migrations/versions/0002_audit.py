@@ -5,13 +5,13 @@ Revises: 0001_platform
 
 DESIGN.md §5 and issue 3. Everything lives in schema ``audit``, owned by ``qorgau_audit_owner``,
 a role that cannot log in. The application may INSERT and SELECT events, and nothing else: it
-cannot update, delete or truncate them, and triggers refuse those even to the owner. The hash of
-each event is computed by PostgreSQL from the row itself (``audit/canonical.py`` holds the one
-expression), so what is hashed is exactly what is stored.
+cannot update, delete or truncate them, and triggers refuse those even to the owner. A trigger
+places each new event in a chain and computes its hash from the row itself (``audit/canonical.py``
+holds the expression), so what is hashed is exactly what is stored.
 """
 from alembic import op
 
-from audit.canonical import CANONICAL_SQL, GENESIS_HEX
+from audit.canonical import CANONICAL_SQL, GENESIS_HEX, canonical_sql
 
 revision = "0002_audit"
 down_revision = "0001_platform"
@@ -43,7 +43,7 @@ CREATE TABLE audit.events (
     id              bigint NOT NULL,
     chain           smallint NOT NULL,
     seq             bigint NOT NULL CHECK (seq > 0),
-    occurred_at     timestamptz NOT NULL,
+    occurred_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
     action          text NOT NULL,
     outcome         text NOT NULL CHECK (outcome IN ('allowed', 'denied')),
     actor_kind      text NOT NULL,
@@ -81,7 +81,7 @@ CREATE INDEX events_denied_idx ON audit.events (occurred_at) WHERE outcome = 'de
 CREATE TABLE audit.events_default PARTITION OF audit.events DEFAULT;
 
 -- The last event of every chain. A writer locks one row for the rest of its transaction, so
--- the chain it extends cannot fork; the insert trigger moves the head forward.
+-- the chain it extends cannot fork; the chaining trigger moves the head forward.
 CREATE TABLE audit.chain_heads (
     chain        smallint PRIMARY KEY CHECK (chain >= 0),
     seq          bigint NOT NULL DEFAULT 0,
@@ -150,6 +150,10 @@ CREATE TRIGGER log_info_no_truncate BEFORE TRUNCATE ON audit.log_info
     FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change();
 """
 
+# Chaining, done by the database so that no writer can choose an event's place or hash: a
+# BEFORE INSERT trigger (running as the owner) locks a chain head, numbers the event, links it
+# to the head's hash, computes its own hash from the row and moves the head forward.
+#
 # Choosing a chain. Issue 3 item 4: one global chain makes every writer queue on one row lock
 # held until its transaction commits, which halves throughput at 8 clients. Instead a writer
 # takes the first heads row nobody holds (SKIP LOCKED), starting from an order derived from its
@@ -160,49 +164,45 @@ CREATE TRIGGER log_info_no_truncate BEFORE TRUNCATE ON audit.log_info
 # chain, so the global order across chains is the checkpoints' (see audit/checkpoints.py), and
 # a reader of a single chain sees only part of the story. The row lock also makes REPEATABLE READ
 # callers liable to a serialisation failure under contention, which they retry as usual.
-CLAIM = """
-CREATE FUNCTION audit.claim_chain(OUT chain smallint, OUT seq bigint, OUT prev_hash bytea,
-                                  OUT id bigint, OUT at timestamptz)
+CHAIN = f"""
+CREATE FUNCTION audit.chain_event() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
 DECLARE
   held smallint := nullif(current_setting('qorgau.audit_chain', true), '')::smallint;
+  head record;
 BEGIN
-  SELECT h.chain, h.seq + 1, h.hash INTO chain, seq, prev_hash
+  -- The time is the row's own (it chose the partition); it may not be back-dated.
+  IF NEW.occurred_at < now() OR NEW.occurred_at > clock_timestamp() THEN
+    RAISE EXCEPTION 'audit events are stamped by the database, not by the caller'
+      USING ERRCODE = 'integrity_constraint_violation';
+  END IF;
+  SELECT h.chain, h.seq, h.hash INTO head
     FROM audit.chain_heads h
    ORDER BY h.chain IS NOT DISTINCT FROM held DESC,
             hashint8(pg_backend_pid()::bigint * 1024 + h.chain)
    LIMIT 1
      FOR UPDATE SKIP LOCKED;
   IF NOT FOUND THEN
-    SELECT h.chain, h.seq + 1, h.hash INTO chain, seq, prev_hash
+    SELECT h.chain, h.seq, h.hash INTO head
       FROM audit.chain_heads h
      WHERE h.chain = pg_backend_pid() % (SELECT count(*) FROM audit.chain_heads)
        FOR UPDATE;
   END IF;
-  PERFORM set_config('qorgau.audit_chain', chain::text, true);
-  id := nextval('audit.events_id_seq');
-  at := clock_timestamp();
-END
-$$;
-
--- Moves the chain head forward, and refuses an event that does not extend it exactly: a fork
--- or a gap cannot be written, whatever the caller computed.
-CREATE FUNCTION audit.advance_head() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
-BEGIN
+  NEW.id := nextval('audit.events_id_seq');
+  NEW.chain := head.chain;
+  NEW.seq := head.seq + 1;
+  NEW.prev_hash := head.hash;
+  NEW.hash := sha256(NEW.prev_hash || {canonical_sql("NEW.")});
   UPDATE audit.chain_heads
      SET seq = NEW.seq, hash = NEW.hash, event_id = NEW.id, occurred_at = NEW.occurred_at
-   WHERE chain = NEW.chain AND seq = NEW.seq - 1 AND hash = NEW.prev_hash;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'audit event % does not extend chain % at %', NEW.id, NEW.chain, NEW.seq
-      USING ERRCODE = 'integrity_constraint_violation';
-  END IF;
+   WHERE chain = NEW.chain;
+  PERFORM set_config('qorgau.audit_chain', NEW.chain::text, true);
   RETURN NEW;
 END
 $$;
 
-CREATE TRIGGER events_advance_head BEFORE INSERT ON audit.events
-    FOR EACH ROW EXECUTE FUNCTION audit.advance_head();
+CREATE TRIGGER events_chain BEFORE INSERT ON audit.events
+    FOR EACH ROW EXECUTE FUNCTION audit.chain_event();
 """
 
 # Monthly partitions, created ahead by the daily task ``audit.ensure_partitions``. A month whose
@@ -265,7 +265,7 @@ CREATE POLICY events_auditor ON audit.events FOR SELECT TO qorgau_auditor USING 
 
 OWNED_TABLES = ["audit.events", "audit.events_default", "audit.chain_heads", "audit.checkpoints",
                 "audit.log_info"]
-OWNED_ROUTINES = ["audit.refuse_change()", "audit.advance_head()", "audit.claim_chain()",
+OWNED_ROUTINES = ["audit.refuse_change()", "audit.chain_event()",
                   "audit.ensure_partitions(integer)", "audit.may_read(bigint, bigint)"]
 
 GRANTS = """
@@ -274,8 +274,8 @@ GRANT USAGE ON SCHEMA audit TO qorgau_app, qorgau_auditor;
 GRANT SELECT, INSERT ON audit.events TO qorgau_app;
 GRANT SELECT, INSERT ON audit.checkpoints TO qorgau_app;
 GRANT SELECT ON audit.chain_heads, audit.log_info TO qorgau_app;
-GRANT EXECUTE ON FUNCTION audit.claim_chain(), audit.ensure_partitions(integer),
-                          audit.may_read(bigint, bigint) TO qorgau_app;
+GRANT EXECUTE ON FUNCTION audit.ensure_partitions(integer), audit.may_read(bigint, bigint)
+    TO qorgau_app;
 GRANT EXECUTE ON FUNCTION audit.may_read(bigint, bigint) TO qorgau_auditor;
 GRANT SELECT ON audit.events, audit.checkpoints, audit.chain_heads, audit.log_info
     TO qorgau_auditor;
@@ -291,7 +291,7 @@ def upgrade() -> None:
     op.execute(TABLES)
     op.execute(SEED_HEADS)
     op.execute(APPEND_ONLY)
-    op.execute(CLAIM)
+    op.execute(CHAIN)
     op.execute(PARTITIONS)
     op.execute(POLICIES)
     for table in OWNED_TABLES:

@@ -1,0 +1,1 @@
+"""Audit reports for oversight and supervisors, over the API."""
