@@ -56,24 +56,10 @@ def ensure_secret_key(var: Path) -> str:
 
 
 def ensure_signing_key(var: Path) -> Path:
-    """An Ed25519 key for signing audit checkpoints: PKCS8 PEM, with the public half beside it."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    """The Ed25519 audit checkpoint key, ``var/audit-signing-key.pem`` (public half: ``.pub``)."""
+    from audit.signing import ensure_key
 
-    path = var / "audit-signing-key.pem"
-    public_path = var / "audit-signing-key.pub.pem"
-    if not path.exists():
-        key = Ed25519PrivateKey.generate()
-        _write_private(path, key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ))
-    if not public_path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        public_path.write_bytes(key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo,
-        ))
-    return path
+    return ensure_key(var / "audit-signing-key.pem")
 
 
 def _write_private(path: Path, data: bytes) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from celery import Celery
+from celery.schedules import crontab
 
 from audit import context as audit_context
 from services import broker
@@ -36,7 +37,8 @@ def test_time_limits_stay_well_below_the_redis_visibility_timeout():
 def test_beat_schedule_holds_the_audit_jobs():
     tasks = {entry["task"]: entry["schedule"] for entry in beat_schedule.values()}
     assert tasks["audit.checkpoint"] == timedelta(seconds=60)
-    assert tasks["audit.ensure_partitions"] == timedelta(days=1)
+    daily = tasks["audit.ensure_partitions"]
+    assert isinstance(daily, crontab) and daily.hour == {0} and daily.day_of_week == set(range(7))
     assert CONFIG["beat_schedule"] is beat_schedule
 
 
@@ -79,7 +81,7 @@ def worker(settings, tmp_path):
         proc.wait()
 
 
-def test_task_runs_in_the_app_with_the_request_id_that_published_it(worker, tmp_path):
+def test_worker_runs_tasks_in_the_app_with_the_request_id_that_published_them(worker, tmp_path):
     url, proc, log = worker
     publisher = Celery("publisher")
     publisher.conf.update(broker.celery_options(url))
@@ -94,5 +96,7 @@ def test_task_runs_in_the_app_with_the_request_id_that_published_it(worker, tmp_
     assert json.loads(out.read_text()) == {
         "request_id": "feedc0ffee42", "channel": "task", "app_context": True, "has_settings": True,
     }
+    banner = log.read_text()
+    assert ". audit.checkpoint" in banner and ". audit.ensure_partitions" in banner
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     assert any(line.get("request_id") == "feedc0ffee42" for line in lines)

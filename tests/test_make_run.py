@@ -146,7 +146,7 @@ def test_make_run_stack_serves_a_sign_in_and_stops_cleanly(stack):
     assert str(stack.var / "demo-credentials.json") in out
     assert (stack.var / "secret_key").stat().st_mode & 0o077 == 0
     assert (stack.var / "audit-signing-key.pem").read_text().startswith("-----BEGIN PRIVATE KEY-----")
-    assert (stack.var / "audit-signing-key.pub.pem").exists()
+    assert (stack.var / "audit-signing-key.pem.pub").read_text().startswith("-----BEGIN PUBLIC KEY-----")
 
     jar = http.cookiejar.CookieJar()
     browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from celery.schedules import crontab
+
 beat_schedule = {
     # Signed head hashes of the audit chain, so an outside party can prove it was not rewritten
     # (DESIGN.md §5).
@@ -15,10 +17,11 @@ beat_schedule = {
         "task": "audit.checkpoint",
         "schedule": timedelta(seconds=60),
     },
-    # Create next months' audit partitions ahead of time. An interval (not a crontab) also runs
-    # it as soon as beat starts for the first time.
+    # Create the coming months' audit partitions ahead of time. A fixed time of day (UTC), not
+    # a one-day interval: an interval restarts with beat, and a beat restarted more often than
+    # daily would never reach it.
     "audit-ensure-partitions": {
         "task": "audit.ensure_partitions",
-        "schedule": timedelta(days=1),
+        "schedule": crontab(hour=0, minute=17),
     },
 }
