@@ -6,6 +6,7 @@ from datetime import timedelta
 from flask import Flask
 
 from services import cli, db, i18n, logs, security
+from services.auth import current
 from services.errors import register_error_handlers
 from services.settings import Settings
 
@@ -19,6 +20,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     db.init_app(app)  # the psycopg pool, as the application role
     i18n.init_app(app)  # Kazakh, Russian, English
     security.init_app(app)  # CSRF, rate limits, security headers
+    current.init_app(app)  # who is asking: session cookie or Bearer token
     register_blueprints(app)
     register_error_handlers(app)
     cli.init_app(app)  # flask db / agencies / users / demo / audit

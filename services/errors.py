@@ -121,7 +121,7 @@ def register_error_handlers(app: Flask) -> None:
             detail = f"The request body is larger than the limit of {app.config.get('MAX_CONTENT_LENGTH')} bytes."
             extra["field"] = "body"
         if status == 405:
-            extra["allowed_methods"] = sorted(exc.valid_methods or [])
+            extra["allowed_methods"] = sorted(set(exc.valid_methods or []) - {"OPTIONS", "HEAD"})
         if status == 400 and "CSRF" in (exc.description or ""):
             extra["field"] = "csrf_token"
         if wants_problem():

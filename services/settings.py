@@ -38,7 +38,7 @@ class Settings:
     database_url: str
     app_database_url: str
     secret_key: str
-    base_url: str = "http://localhost:8000"
+    base_url: str = "https://localhost"
     redis_url: str | None = None
     broker_url: str | None = None
     smtp_url: str | None = None
@@ -52,6 +52,7 @@ class Settings:
     session_absolute_hours: int = 12
     token_minutes: int = 60
     ratelimit_storage_url: str = "memory://"
+    sign_in_rate_limit: str = "20 per minute"
     max_upload_bytes: int = 20 * 1024 * 1024
     cookie_secure: bool = True
     testing: bool = False
@@ -77,7 +78,8 @@ class Settings:
         app_database_url = env.get("APP_DATABASE_URL") or app_url_from(
             database_url, env.get("APP_DB_PASSWORD")
         )
-        base_url = env.get("BASE_URL", "http://localhost:8000").rstrip("/")
+        # Cookies are Secure unless BASE_URL says this is plain-http localhost (make run).
+        base_url = env.get("BASE_URL", "https://localhost").rstrip("/")
         host = urlsplit(base_url).hostname or ""
         plain_local = base_url.startswith("http://") and host in {"localhost", "127.0.0.1"}
         redis_url = env.get("REDIS_URL") or None
@@ -97,6 +99,7 @@ class Settings:
             pool_max=int(env.get("DB_POOL_MAX", "10")),
             ratelimit_storage_url=env.get("RATELIMIT_STORAGE_URL") or redis_url or "memory://",
             cookie_secure=_bool(env.get("COOKIE_SECURE"), not plain_local),
+            sign_in_rate_limit=env.get("SIGN_IN_RATE_LIMIT", "20 per minute"),
         )
 
     def with_(self, **changes) -> "Settings":

@@ -16,8 +16,10 @@ from services.migrate import upgrade
 from services.settings import Settings, app_url_from
 
 ADMIN_URL = os.environ.get("TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-TEMPLATE_DB = os.environ.get("TEST_TEMPLATE_DB", "qorgau_test_template")
-TEST_DB = os.environ.get("TEST_DB", "qorgau_test")
+# Per-run names, so that two runs on one server (CI and a developer) never drop each other's data.
+RUN = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
+TEMPLATE_DB = f"qorgau_tpl_{RUN}"
+TEST_DB = f"qorgau_test_{RUN}"
 SECRET = "test-secret-key-" + "x" * 40
 
 
@@ -36,19 +38,26 @@ def _recreate(name: str, template: str | None = None) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
+def _drop(name: str) -> None:
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def template_db() -> str:
     """A database migrated to head, used as the template for every test database."""
     _recreate(TEMPLATE_DB)
     upgrade(db_url(TEMPLATE_DB))
-    return TEMPLATE_DB
+    yield TEMPLATE_DB
+    _drop(TEMPLATE_DB)
 
 
 @pytest.fixture(scope="session")
 def database_url(template_db) -> str:
     """Administrative (superuser) URL of the run's shared test database."""
     _recreate(TEST_DB, template_db)
-    return db_url(TEST_DB)
+    yield db_url(TEST_DB)
+    _drop(TEST_DB)
 
 
 @pytest.fixture
@@ -57,8 +66,7 @@ def fresh_db_url(template_db):
     name = f"qorgau_t_{uuid.uuid4().hex[:10]}"
     _recreate(name, template_db)
     yield db_url(name)
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _drop(name)
 
 
 def make_settings(url: str, **overrides) -> Settings:
@@ -73,6 +81,7 @@ def make_settings(url: str, **overrides) -> Settings:
         testing=True,
         log_level="WARNING",
         pool_max=5,
+        sign_in_rate_limit="10000 per second",  # test_rate_limits.py lowers it
     )
     return base.with_(**overrides)
 
@@ -88,22 +97,37 @@ def app(settings):
     from services.app import create_app
 
     app = create_app(settings)
+    # Most tests post forms directly; CSRF itself is tested with ``csrf_client``.
+    app.config["WTF_CSRF_ENABLED"] = False
     yield app
     app.extensions["qorgau_db"].close()
 
 
+def new_client(app):
+    """A test client that asks for English pages."""
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
+
+
 @pytest.fixture
 def client(app):
-    """A test client with CSRF protection off; CSRF itself is tested in test_security.py."""
-    app.config["WTF_CSRF_ENABLED"] = False
-    yield app.test_client()
-    app.config["WTF_CSRF_ENABLED"] = True
+    """A test client (CSRF checks off; see ``csrf_client``)."""
+    return new_client(app)
+
+
+@pytest.fixture
+def browser(app):
+    """A factory of independent clients, like several browsers."""
+    return lambda: new_client(app)
 
 
 @pytest.fixture
 def csrf_client(app):
     """A test client with CSRF protection on, as a browser would meet it."""
-    return app.test_client()
+    app.config["WTF_CSRF_ENABLED"] = True
+    yield new_client(app)
+    app.config["WTF_CSRF_ENABLED"] = False
 
 
 @pytest.fixture

@@ -66,14 +66,15 @@ def parse_json(model: type[BaseModel]) -> BaseModel:
     """The request's JSON body validated by ``model``; 415/400/422 problems name what is wrong."""
     if request.mimetype != "application/json":
         raise UnsupportedMediaType("Send the body as application/json.", field="Content-Type")
-    data = request.get_json(silent=True)
-    if data is None:
-        raise ValidationFailed("The body is not valid JSON.", field="body")
-    if not isinstance(data, dict):
-        raise ValidationFailed("The body must be a JSON object.", field="body")
+    raw = request.get_data(cache=True)
     try:
-        return model.model_validate(data)
+        # JSON mode keeps strictness for numbers and booleans but reads ISO dates from strings.
+        return model.model_validate_json(raw or b"")
     except ValidationError as exc:
+        if any(e["type"] in ("json_invalid", "json_type") for e in exc.errors()):
+            raise ValidationFailed("The body is not valid JSON.", field="body")
+        if any(e["type"] == "model_type" and not e["loc"] for e in exc.errors()):
+            raise ValidationFailed("The body must be a JSON object.", field="body")
         raise_validation(exc)
 
 

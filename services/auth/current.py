@@ -1,0 +1,101 @@
+"""Who is making this request: a browser session, a Bearer token, or nobody.
+
+Sets ``g.actor`` (an ``audit.Actor``) and ``g.user`` (a dict for templates) before every request.
+"""
+from __future__ import annotations
+
+import functools
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import current_app, g, redirect, request, session, url_for
+
+from audit import Actor
+from audit import context as audit_context
+from services.agencies import queries
+from services.auth import sessions, tokens
+from services.auth.signin import actor_for
+from services.db import transaction
+from services.errors import AuthenticationRequired
+
+
+def load_identity() -> None:
+    g.actor = None
+    g.user = None
+    if request.path.startswith("/static/") or request.path in ("/healthz", "/readyz"):
+        return
+    header = request.headers.get("Authorization", "")
+    if request.path.startswith("/api/"):
+        if header:
+            _from_bearer(header)
+        return
+    raw = session.get("sid")
+    if raw:
+        _from_session(raw)
+
+
+def _from_bearer(header: str) -> None:
+    scheme, _, raw = header.partition(" ")
+    if scheme.lower() != "bearer" or not raw.strip():
+        raise AuthenticationRequired("Use the header 'Authorization: Bearer <token>'.",
+                                     field="Authorization")
+    with transaction() as conn:
+        row = tokens.resolve(conn, raw.strip())
+        if row is None:
+            raise AuthenticationRequired("The token is unknown, expired or revoked.",
+                                         field="Authorization")
+        if row["kind"] == "personal":
+            user = queries.get_user(conn, row["user_id"])
+            g.actor = actor_for(user, mfa=row["mfa"])
+            g.user = {"id": user.id, "username": user.username, "full_name": user.full_name,
+                      "preferred_language": user.preferred_language}
+        else:
+            g.actor = Actor(user_id=None, agency_id=row["agency_id"],
+                            roles=frozenset(f"scope:{s}" for s in row["scopes"]),
+                            username=f"agency-token-{row['id']}", region_id=row["region_id"],
+                            kind="agency_system", mfa=False)
+    audit_context.update(auth_strength="token", session_ref=f"token:{row['id']}")
+
+
+def _from_session(raw: str) -> None:
+    settings = current_app.config["QORGAU_SETTINGS"]
+    with transaction() as conn:
+        row = sessions.load(conn, raw, idle=timedelta(minutes=settings.session_idle_minutes),
+                            absolute=timedelta(hours=settings.session_absolute_hours))
+        user = queries.get_user(conn, row["user_id"]) if row else None
+    if user is None:
+        session.pop("sid", None)
+        g.session_expired = True
+        return
+    g.actor = actor_for(user, mfa=row["mfa"])
+    g.user = {"id": user.id, "username": user.username, "full_name": user.full_name,
+              "preferred_language": user.preferred_language, "roles": user.roles,
+              "agency_id": user.agency_id}
+    audit_context.update(session_ref=sessions.session_ref(raw),
+                         auth_strength="password+totp" if row["mfa"] else "password")
+
+
+def login_required(view):
+    """Send anonymous visitors of a page to the sign-in form, remembering where they were going."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        if g.get("actor") is None:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site relative paths are followed after sign-in (no open redirects)."""
+    if not target:
+        return url_for("web.home")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("web.home")
+    return target
+
+
+def init_app(app) -> None:
+    app.before_request(load_identity)

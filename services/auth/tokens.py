@@ -1,0 +1,72 @@
+"""Bearer tokens: short-lived personal tokens and long-lived, scoped agency-system tokens.
+
+Only a SHA-256 of each token is stored; the token itself is shown once, when issued.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta, timezone
+
+PREFIX = "qg_"
+AGENCY_SCOPES = ("referrals:write", "referrals:read", "children:read", "notifications:read")
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+def _hash(raw: str) -> bytes:
+    return hashlib.sha256(raw.encode()).digest()
+
+
+def issue_personal(conn, user_id: int, agency_id: int, *, minutes: int, mfa: bool) -> tuple[str, datetime, int]:
+    """A personal token for ``user_id`` valid for ``minutes``; returns (token, expiry, id)."""
+    raw = PREFIX + secrets.token_urlsafe(32)
+    expires = datetime.now(timezone.utc) + timedelta(minutes=minutes)
+    row = conn.execute(
+        "INSERT INTO api_tokens (token_hash, kind, user_id, agency_id, name, mfa, created_by, expires_at)"
+        " VALUES (%s, 'personal', %s, %s, 'personal', %s, %s, %s) RETURNING id",
+        (_hash(raw), user_id, agency_id, mfa, user_id, expires),
+    ).fetchone()
+    return raw, expires, row["id"]
+
+
+def create_agency_token(conn, agency_id: int, *, name: str, scopes: list[str], created_by: int,
+                        expires_at: datetime | None) -> tuple[str, int]:
+    """A long-lived token for an agency's own system; returns (token, id)."""
+    raw = PREFIX + secrets.token_urlsafe(32)
+    row = conn.execute(
+        "INSERT INTO api_tokens (token_hash, kind, agency_id, name, scopes, created_by, expires_at)"
+        " VALUES (%s, 'agency_system', %s, %s, %s, %s, %s) RETURNING id",
+        (_hash(raw), agency_id, name, scopes, created_by, expires_at),
+    ).fetchone()
+    return raw, row["id"]
+
+
+def resolve(conn, raw: str, *, now: datetime | None = None):
+    """The live token row for ``raw`` (joined with its user and agency), or None."""
+    if not raw.startswith(PREFIX) or len(raw) > 100:
+        return None
+    now = now or datetime.now(timezone.utc)
+    row = conn.execute(
+        """SELECT t.id, t.kind, t.user_id, t.agency_id, t.scopes, t.mfa, t.expires_at, t.last_used_at,
+                  a.region_id
+             FROM api_tokens t
+             JOIN agencies a ON a.id = t.agency_id AND a.is_active
+             LEFT JOIN users u ON u.id = t.user_id
+            WHERE t.token_hash = %s AND t.revoked_at IS NULL
+              AND (t.expires_at IS NULL OR t.expires_at > %s)
+              AND (t.user_id IS NULL OR u.disabled_at IS NULL)""",
+        (_hash(raw), now),
+    ).fetchone()
+    if row and (row["last_used_at"] is None or now - row["last_used_at"] > TOUCH_EVERY):
+        conn.execute("UPDATE api_tokens SET last_used_at = %s WHERE id = %s", (now, row["id"]))
+    return row
+
+
+def revoke(conn, token_id: int) -> int:
+    return conn.execute("UPDATE api_tokens SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL",
+                        (token_id,)).rowcount
+
+
+def revoke_personal_for_user(conn, user_id: int) -> int:
+    return conn.execute("UPDATE api_tokens SET revoked_at = now()"
+                        " WHERE user_id = %s AND revoked_at IS NULL", (user_id,)).rowcount
