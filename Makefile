@@ -29,7 +29,7 @@ help:
 	@echo "make test       install, start PostgreSQL and Redis if down, run the suite"
 	@echo "make test-long  the same, including tests marked slow (QORGAU_LONG=1)"
 	@echo "make install    create .venv and install with constraints.txt"
-	@echo "make lock       rewrite constraints.txt from the installed .venv"
+	@echo "make lock       rewrite constraints.txt from a clean install of pyproject.toml"
 	@echo "make bench      run bench/run.py"
 	@echo "PYTEST_ARGS='tests/test_health.py -k ready' make test   runs part of the suite"
 
@@ -50,8 +50,12 @@ frontend:
 	  fi; \
 	fi
 
-lock: $(STAMP)
-	$(BIN)/python -m pip freeze --exclude-editable --disable-pip-version-check > constraints.txt
+# The lock is the freeze of a clean venv, so nothing installed by hand in .venv leaks into it.
+lock:
+	d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
+	$(PYTHON) -m venv "$$d" && \
+	"$$d/bin/pip" install --quiet --disable-pip-version-check '.[test]' && \
+	"$$d/bin/pip" freeze --exclude-editable --disable-pip-version-check | grep -v '^qorgau\b' > constraints.txt
 	@echo "constraints.txt rewritten; review and commit it"
 
 run: install
