@@ -52,7 +52,7 @@ frontend:
 
 # The lock is the freeze of a clean venv, so nothing installed by hand in .venv leaks into it.
 lock:
-	d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
+	d=$$(mktemp -d) && trap 'rm -rf "$$d" build' EXIT && \
 	$(PYTHON) -m venv "$$d" && \
 	"$$d/bin/pip" install --quiet --disable-pip-version-check '.[test]' && \
 	"$$d/bin/pip" freeze --exclude-editable --disable-pip-version-check | grep -v '^qorgau\b' > constraints.txt
