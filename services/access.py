@@ -56,3 +56,108 @@ def require_user_admin(actor: Actor | None, agency_id: int, action: AuditAction,
                       reason="not_admin_of_agency")
         raise NotFound("No such agency or user.")
     return actor
+
+
+# --- Child data (Core). Each access_* function loads the facts, lets services.policy decide,
+# records a denial when it says no, and only then loads the record itself through row-level
+# security: the application and PostgreSQL must both agree before anything is shown.
+
+from services import policy  # noqa: E402
+
+
+def _participants(raw) -> tuple[policy.Participant, ...]:
+    return tuple(policy.Participant(p["agency_id"], p["assigned_user_id"], p["left"], p["kind"])
+                 for p in raw or [])
+
+
+def case_facts(conn, case_id: int) -> policy.CaseFacts | None:
+    row = conn.execute("SELECT * FROM qorgau_case_facts(%s)", (case_id,)).fetchone()
+    if row is None:
+        return None
+    return policy.CaseFacts(row["case_id"], row["child_id"], row["region_id"], row["lead_agency_id"],
+                            row["state"], _participants(row["participants"]))
+
+
+def referral_facts(conn, referral_id: int) -> policy.ReferralFacts | None:
+    row = conn.execute("SELECT * FROM qorgau_referral_facts(%s)", (referral_id,)).fetchone()
+    if row is None:
+        return None
+    cases = tuple(f for f in (case_facts(conn, cid) for cid in row["case_ids"]) if f)
+    return policy.ReferralFacts(row["referral_id"], row["region_id"], row["referring_agency_id"],
+                                row["created_by"], row["state"],
+                                tuple((r["agency_id"], r["status"]) for r in row["recipients"]),
+                                cases, tuple(row["child_ids"]))
+
+
+def child_facts(conn, child_id: int) -> policy.ChildFacts | None:
+    row = conn.execute("SELECT * FROM qorgau_child_facts(%s)", (child_id,)).fetchone()
+    if row is None:
+        return None
+    cases = tuple(f for f in (case_facts(conn, cid) for cid in row["case_ids"]) if f)
+    referrals = tuple(f for f in (referral_facts(conn, rid) for rid in row["referral_ids"]) if f)
+    return policy.ChildFacts(row["child_id"], row["region_id"], row["created_by_agency_id"], cases,
+                             referrals)
+
+
+def live_grants(conn, actor: Actor) -> policy.Grants:
+    if actor.user_id is None:
+        return policy.Grants()
+    rows = conn.execute("SELECT child_id FROM qorgau_live_grants(%s)", (actor.user_id,)).fetchall()
+    return policy.Grants(frozenset(r["child_id"] for r in rows))
+
+
+_HIDDEN = "No such record, or it is not yours to see."
+
+
+def _deny(actor: Actor, attempted: AuditAction, object_type: str, object_id, child_id=None):
+    record_denial(actor, attempted, object_type, object_id, child_id=child_id)
+    raise NotFound(_HIDDEN)
+
+
+def access_case(conn, actor: Actor | None, case_id: int, action: str = policy.READ, *,
+                attempted: AuditAction = AuditAction.CASE_VIEWED):
+    """The case row if ``actor`` may do ``action`` on it; the same 404 when absent or not allowed."""
+    actor = require_signed_in(actor)
+    facts = case_facts(conn, case_id)
+    if facts is None or not policy.can_case(actor, facts, live_grants(conn, actor), action):
+        _deny(actor, attempted, "case", case_id, child_id=facts.child_id if facts else None)
+    row = conn.execute("SELECT * FROM cases WHERE id = %s", (case_id,)).fetchone()
+    if row is None:  # the policy allowed what row-level security refused: treat as hidden
+        _deny(actor, attempted, "case", case_id, child_id=facts.child_id)
+    return row, facts
+
+
+def access_referral(conn, actor: Actor | None, referral_id: int, action: str = policy.READ, *,
+                    attempted: AuditAction = AuditAction.REFERRAL_VIEWED):
+    """The referral row if ``actor`` may do ``action`` on it; the same 404 otherwise."""
+    actor = require_signed_in(actor)
+    facts = referral_facts(conn, referral_id)
+    child = facts.child_ids[0] if facts and facts.child_ids else None
+    if facts is None or not policy.can_referral(actor, facts, live_grants(conn, actor), action):
+        _deny(actor, attempted, "referral", referral_id, child_id=child)
+    if action == "status":
+        return None, facts
+    row = conn.execute("SELECT * FROM referrals WHERE id = %s", (referral_id,)).fetchone()
+    if row is None:
+        _deny(actor, attempted, "referral", referral_id, child_id=child)
+    return row, facts
+
+
+def access_child(conn, actor: Actor | None, child_id: int, action: str = policy.READ, *,
+                 attempted: AuditAction = AuditAction.CHILD_VIEWED):
+    """The child row if ``actor`` may read it; the same 404 otherwise."""
+    actor = require_signed_in(actor)
+    facts = child_facts(conn, child_id)
+    if facts is None or not policy.can_child(actor, facts, live_grants(conn, actor), action):
+        _deny(actor, attempted, "child", child_id, child_id=child_id if facts else None)
+    row = conn.execute("SELECT * FROM children WHERE id = %s", (child_id,)).fetchone()
+    if row is None:
+        _deny(actor, attempted, "child", child_id, child_id=child_id)
+    return row, facts
+
+
+def is_case_participant(conn, actor: Actor, case_id: int) -> bool:
+    """Does the actor's agency take part in the case (used by professional disagreements)?"""
+    facts = case_facts(conn, case_id)
+    return facts is not None and any(p.agency_id == actor.agency_id and not p.left
+                                     for p in facts.participants)

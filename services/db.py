@@ -61,11 +61,13 @@ def set_actor(conn: psycopg.Connection, actor: Actor | None) -> None:
     conn.execute(
         "SELECT set_config('qorgau.user_id', %s, true),"
         " set_config('qorgau.agency_id', %s, true),"
+        " set_config('qorgau.region_id', %s, true),"
         " set_config('qorgau.roles', %s, true),"
         " set_config('qorgau.actor_kind', %s, true)",
         (
             "" if actor.user_id is None else str(actor.user_id),
             "" if actor.agency_id is None else str(actor.agency_id),
+            "" if actor.region_id is None else str(actor.region_id),
             ",".join(sorted(actor.roles)),
             actor.kind,
         ),
