@@ -8,6 +8,7 @@ Qorgau's system actor, like the beat task.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -47,7 +48,7 @@ class _Progress:
 
     def start(self, total: int) -> None:
         self.bar = click.progressbar(length=max(total, 1), label=self.label,
-                                     file=click.get_text_stream("stderr"))
+                                     file=sys.stderr)
         self.bar.__enter__()
 
     def advance(self, n: int) -> None:

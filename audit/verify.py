@@ -32,6 +32,8 @@ from audit.merkle import CompactRange, leaf_hash
 CHAIN_QUERY = (f"SELECT seq, id, prev_hash, hash, {HASH_SQL} FROM audit.events"
                " WHERE chain = %s AND seq > %s AND seq <= %s ORDER BY seq, id")
 FETCH = 20_000
+CHAIN_KINDS = frozenset({"missing_events", "duplicate_or_reordered", "broken_link",
+                         "altered_event", "head_mismatch"})
 PARALLEL_FROM = 200_000  # below this, starting worker processes costs more than it saves
 NO_LIMIT = 2**62
 
@@ -96,9 +98,11 @@ class Report:
 
     @property
     def first_bad_event(self) -> Problem | None:
-        """The problem naming the earliest event, if any problem names one."""
+        """The problem naming the earliest bad event: one a chain pins down exactly if there is
+        any, else the first event a failed checkpoint no longer vouches for."""
         named = [p for p in self.problems if p.event_id is not None]
-        return min(named, key=lambda p: p.event_id) if named else None
+        exact = [p for p in named if p.kind in CHAIN_KINDS]
+        return min(exact or named, key=lambda p: p.event_id) if named else None
 
 
 _worker_conn: psycopg.Connection | None = None
@@ -130,8 +134,9 @@ def verify_chain(conn, chain: int, start_seq: int, start_hash: bytes, stop_seq: 
         cur.execute(CHAIN_QUERY, (chain, start_seq, stop_seq))
         for seq, event_id, prev_hash, stored, computed in cur:
             result.events += 1
+            duplicate = seq < expect_seq
             if seq != expect_seq:
-                kind = "missing_events" if seq > expect_seq else "duplicate_or_reordered"
+                kind = "duplicate_or_reordered" if duplicate else "missing_events"
                 result.problems.append(Problem(
                     kind, f"expected seq {expect_seq} here, found {seq}", chain, seq, event_id))
             elif prev_hash != prev:
@@ -148,9 +153,11 @@ def verify_chain(conn, chain: int, start_seq: int, start_hash: bytes, stop_seq: 
                 rng = result.ranges[seg.checkpoint_id]
                 if rng.end == rng.begin:
                     result.first_ids[seg.checkpoint_id] = event_id
-                rng.append(leaf_hash(computed))
-                if seq == seg.hi:
+                rng.append(leaf_hash(computed))  # an extra row still changes the tree
+                if seq == seg.hi and not duplicate:
                     result.hashes_at[seq] = stored
+            if duplicate:
+                continue  # the chain goes on from the first event that held this place
             expect_seq, prev = seq + 1, stored
             result.last_seq, result.last_hash = seq, stored
     return result

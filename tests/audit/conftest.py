@@ -8,6 +8,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from audit import Actor, AuditAction, record, signing
+from audit.canonical import HASH_SQL
 from services.db import set_actor
 from services.settings import app_url_from
 
@@ -23,8 +24,9 @@ def app_connection(url: str):
 
 @contextmanager
 def admin_connection(url: str, **kwargs):
-    """A superuser connection (autocommit) to the database at ``url``."""
-    with psycopg.connect(url, autocommit=True, row_factory=dict_row, **kwargs) as conn:
+    """A superuser connection (autocommit unless told otherwise) to the database at ``url``."""
+    kwargs.setdefault("autocommit", True)
+    with psycopg.connect(url, row_factory=dict_row, **kwargs) as conn:
         yield conn
 
 
@@ -48,6 +50,28 @@ def write_checkpoint(conn, key) -> object:
     with conn.transaction():
         set_actor(conn, Actor.system("tests"))
         return write(conn, key)
+
+
+def tamper(url: str, sql: str, params=()) -> None:
+    """Run ``sql`` as a superuser with every trigger switched off."""
+    with admin_connection(url) as conn:
+        conn.execute("SET session_replication_role = replica")
+        conn.execute(sql, params)
+
+
+def recompute_from(url: str, chain: int, seq: int) -> None:
+    """Re-hash a chain from ``seq`` on and move its head, as a careful forger would."""
+    with admin_connection(url) as conn:
+        conn.execute("SET session_replication_role = replica")
+        prev = bytes(conn.execute("SELECT hash FROM audit.events WHERE chain = %s AND seq = %s",
+                                  (chain, seq - 1)).fetchone()["hash"])
+        ids = [r["id"] for r in conn.execute("SELECT id FROM audit.events WHERE chain = %s"
+                                             " AND seq >= %s ORDER BY seq", (chain, seq))]
+        for event_id in ids:
+            conn.execute("UPDATE audit.events SET prev_hash = %s WHERE id = %s", (prev, event_id))
+            prev = bytes(conn.execute(f"UPDATE audit.events SET hash = {HASH_SQL} WHERE id = %s"
+                                      " RETURNING hash", (event_id,)).fetchone()["hash"])
+        conn.execute("UPDATE audit.chain_heads SET hash = %s WHERE chain = %s", (prev, chain))
 
 
 @pytest.fixture
