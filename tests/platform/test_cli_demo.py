@@ -79,10 +79,12 @@ def test_logs_are_json_lines_with_the_request_id(client):
     handler.setFormatter(JsonFormatter())
     logger = logging.getLogger("qorgau.request")
     logger.addHandler(handler)
+    logger.setLevel(logging.INFO)  # the test app logs at WARNING
     try:
         response = client.get("/healthz", headers={"X-Request-Id": "feedbeef12345678"})
     finally:
         logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert lines and lines[-1]["request_id"] == "feedbeef12345678"
     assert lines[-1]["status"] == 200 and lines[-1]["path"] == "/healthz"
