@@ -232,7 +232,7 @@ class Children:
                 say(f"{name} did not stop in {STOP_TIMEOUT_SECONDS} s; killing it")
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-        for name, proc in self.procs.items():
+        for proc in self.procs.values():
             try:  # the process group too: gunicorn's and Celery's own workers
                 os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:

@@ -66,3 +66,12 @@ def test_ping_accepts_a_live_redis_and_an_existing_embedded_folder(tmp_path):
         broker.ping(settings_with(broker_url=url))
     broker.celery_options(url)
     assert "embedded" in broker.ping(settings_with(broker_url=url))
+
+
+def test_make_run_uses_redis_only_when_it_answers(tmp_path):
+    from services.devstack import choose_broker
+
+    assert choose_broker({"REDIS_URL": LIVE_REDIS}, tmp_path) == (LIVE_REDIS, LIVE_REDIS)
+    url, redis_url = choose_broker({"REDIS_URL": DEAD_REDIS}, tmp_path)
+    assert url == broker.filesystem_url(tmp_path / "broker") and redis_url is None
+    assert choose_broker({}, tmp_path) == (broker.filesystem_url(tmp_path / "broker"), None)
