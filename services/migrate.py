@@ -36,3 +36,8 @@ def upgrade(database_url: str | None = None, revision: str = "heads") -> None:
 
 def downgrade(database_url: str | None = None, revision: str = "base") -> None:
     command.downgrade(alembic_config(database_url), revision)
+
+
+if __name__ == "__main__":  # python -m services.migrate: the first migration, before the app role exists
+    upgrade()
+    print("database is at the latest revision")

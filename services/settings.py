@@ -63,6 +63,10 @@ class Settings:
         """Build settings from ``env`` (default ``os.environ``); raise ConfigError if incomplete."""
         env = dict(os.environ if env is None else env)
         database_url = env.get("DATABASE_URL", "").strip()
+        # Web, worker and beat may run with only the application role's URL; migrations and the
+        # audit verifier need the administrative one.
+        if not database_url and env.get("APP_DATABASE_URL"):
+            database_url = env["APP_DATABASE_URL"].strip()
         if not database_url:
             raise ConfigError(
                 "DATABASE_URL is not set: point it at PostgreSQL "
