@@ -75,7 +75,12 @@ CANONICAL_SQL = canonical_sql()
 HASH_SQL = f"sha256(prev_hash || {CANONICAL_SQL})"  # over the columns of audit.events
 
 
+_quote = json.encoder.encode_basestring  # JSON string escaping, non-ASCII kept (C speed)
+
+
 def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return _quote(value)
     return json.dumps(value, ensure_ascii=False)
 
 

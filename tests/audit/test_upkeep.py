@@ -78,3 +78,15 @@ def test_a_month_whose_events_fell_into_the_default_partition_is_left_alone(fres
         created = conn.execute("SELECT audit.ensure_partitions(8) AS n").fetchone()["n"]
         assert created == 4  # months 4..8 but not month 7
         assert far not in partitions(conn) and months_ahead(8)[-1] in partitions(conn)
+
+
+def test_the_dump_shows_every_stored_value_as_text(fresh_db_url):
+    from audit.dump import dump_text
+    from tests.audit.conftest import app_connection, record_views
+
+    with app_connection(fresh_db_url) as conn:
+        record_views(conn, 2, child_id=4242)
+    text = dump_text(fresh_db_url)
+    lines = text.splitlines()
+    assert len(lines) == 2
+    assert all('"child_id": 4242' in line and '"purpose": "screening"' in line for line in lines)
