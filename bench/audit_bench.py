@@ -122,7 +122,9 @@ def pgbench(url: str, script: str, clients: int, seconds: int) -> float:
 
 def set_chaining(url: str, on: bool) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"ALTER TABLE audit.events {'ENABLE' if on else 'DISABLE'} TRIGGER events_chain")
+        verb = "ENABLE" if on else "DISABLE"
+        conn.execute(f"ALTER TABLE audit.events {verb} TRIGGER events_chain,"
+                     f" {verb} TRIGGER events_store_head")
 
 
 def bench_writes(admin_url: str, seconds: int, repeats: int) -> dict:

@@ -81,7 +81,7 @@ CREATE INDEX events_denied_idx ON audit.events (occurred_at) WHERE outcome = 'de
 CREATE TABLE audit.events_default PARTITION OF audit.events DEFAULT;
 
 -- The last event of every chain. A writer locks one row for the rest of its transaction, so
--- the chain it extends cannot fork; the chaining trigger moves the head forward.
+-- the chain it extends cannot fork; the head moves forward when the writer commits.
 CREATE TABLE audit.chain_heads (
     chain        smallint PRIMARY KEY CHECK (chain >= 0),
     seq          bigint NOT NULL DEFAULT 0,
@@ -152,23 +152,30 @@ CREATE TRIGGER log_info_no_truncate BEFORE TRUNCATE ON audit.log_info
 
 # Chaining, done by the database so that no writer can choose an event's place or hash: a
 # BEFORE INSERT trigger (running as the owner) locks a chain head, numbers the event, links it
-# to the head's hash, computes its own hash from the row and moves the head forward.
+# to the head's hash and computes its own hash from the row.
 #
 # Choosing a chain. Issue 3 item 4: one global chain makes every writer queue on one row lock
 # held until its transaction commits, which halves throughput at 8 clients. Instead a writer
-# takes the first heads row nobody holds (SKIP LOCKED), starting from an order derived from its
-# backend pid so that connections spread out and usually keep "their" chain. A transaction that
-# records twice reuses the chain it already holds (remembered in a transaction-local setting), so
-# it never holds two heads and can never deadlock with another writer. Only when every chain is
-# held does a writer wait, on one fixed row. The price: events are totally ordered only within a
-# chain, so the global order across chains is the checkpoints' (see audit/checkpoints.py), and
-# a reader of a single chain sees only part of the story. The row lock also makes REPEATABLE READ
-# callers liable to a serialisation failure under contention, which they retry as usual.
+# takes a heads row nobody holds (SKIP LOCKED): first the one its backend pid points at, so that
+# connections spread out and usually keep "their" chain, then any free one. Only when every
+# chain is held does a writer wait, on one fixed row. The price: events are totally ordered only
+# within a chain, so the global order across chains is the checkpoints' (audit/checkpoints.py),
+# and a reader of a single chain sees only part of the story. The row lock also makes
+# REPEATABLE READ callers liable to a serialisation failure under contention, which they retry
+# as usual.
+#
+# Within a transaction the held head (chain/seq/hash) lives in a transaction-local setting: a
+# second event reuses the chain (one head per transaction, so writers never deadlock) without
+# reading the table, and the heads row is written once, at commit, by a deferred trigger that
+# acts only for the transaction's last event. Updating the row for every event would leave a
+# chain of row versions that each later event of the same transaction walks again, which makes
+# a bulk job recording thousands of events quadratic. A rolled-back savepoint takes its events,
+# its lock and the setting with it, so the three always agree.
 CHAIN = f"""
 CREATE FUNCTION audit.chain_event() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
 DECLARE
-  held smallint := nullif(current_setting('qorgau.audit_chain', true), '')::smallint;
+  held text := coalesce(current_setting('qorgau.audit_head', true), '');
   head record;
 BEGIN
   -- The time is the row's own (it chose the partition); it may not be back-dated.
@@ -176,33 +183,60 @@ BEGIN
     RAISE EXCEPTION 'audit events are stamped by the database, not by the caller'
       USING ERRCODE = 'integrity_constraint_violation';
   END IF;
-  SELECT h.chain, h.seq, h.hash INTO head
-    FROM audit.chain_heads h
-   ORDER BY h.chain IS NOT DISTINCT FROM held DESC,
-            hashint8(pg_backend_pid()::bigint * 1024 + h.chain)
-   LIMIT 1
-     FOR UPDATE SKIP LOCKED;
-  IF NOT FOUND THEN
+  IF held <> '' THEN
+    SELECT split_part(held, '/', 1)::smallint AS chain, split_part(held, '/', 2)::bigint AS seq,
+           decode(split_part(held, '/', 3), 'hex') AS hash INTO head;
+  ELSE
     SELECT h.chain, h.seq, h.hash INTO head
       FROM audit.chain_heads h
      WHERE h.chain = pg_backend_pid() % (SELECT count(*) FROM audit.chain_heads)
-       FOR UPDATE;
+       FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN
+      SELECT h.chain, h.seq, h.hash INTO head
+        FROM audit.chain_heads h
+       ORDER BY hashint8(pg_backend_pid()::bigint * 1024 + h.chain)
+       LIMIT 1
+         FOR UPDATE SKIP LOCKED;
+    END IF;
+    IF NOT FOUND THEN
+      SELECT h.chain, h.seq, h.hash INTO head
+        FROM audit.chain_heads h
+       WHERE h.chain = pg_backend_pid() % (SELECT count(*) FROM audit.chain_heads)
+         FOR UPDATE;
+    END IF;
   END IF;
   NEW.id := nextval('audit.events_id_seq');
   NEW.chain := head.chain;
   NEW.seq := head.seq + 1;
   NEW.prev_hash := head.hash;
   NEW.hash := sha256(NEW.prev_hash || {canonical_sql("NEW.")});
-  UPDATE audit.chain_heads
-     SET seq = NEW.seq, hash = NEW.hash, event_id = NEW.id, occurred_at = NEW.occurred_at
-   WHERE chain = NEW.chain;
-  PERFORM set_config('qorgau.audit_chain', NEW.chain::text, true);
+  PERFORM set_config('qorgau.audit_head',
+                     NEW.chain || '/' || NEW.seq || '/' || encode(NEW.hash, 'hex'), true);
   RETURN NEW;
+END
+$$;
+
+CREATE FUNCTION audit.store_head() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+BEGIN
+  IF current_setting('qorgau.audit_head', true)
+       = NEW.chain || '/' || NEW.seq || '/' || encode(NEW.hash, 'hex') THEN
+    UPDATE audit.chain_heads
+       SET seq = NEW.seq, hash = NEW.hash, event_id = NEW.id, occurred_at = NEW.occurred_at
+     WHERE chain = NEW.chain AND seq < NEW.seq;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'audit chain % cannot move to %', NEW.chain, NEW.seq
+        USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+  END IF;
+  RETURN NULL;
 END
 $$;
 
 CREATE TRIGGER events_chain BEFORE INSERT ON audit.events
     FOR EACH ROW EXECUTE FUNCTION audit.chain_event();
+CREATE CONSTRAINT TRIGGER events_store_head AFTER INSERT ON audit.events
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION audit.store_head();
 """
 
 # Monthly partitions, created ahead by the daily task ``audit.ensure_partitions``. A month whose
@@ -265,7 +299,7 @@ CREATE POLICY events_auditor ON audit.events FOR SELECT TO qorgau_auditor USING 
 
 OWNED_TABLES = ["audit.events", "audit.events_default", "audit.chain_heads", "audit.checkpoints",
                 "audit.log_info"]
-OWNED_ROUTINES = ["audit.refuse_change()", "audit.chain_event()",
+OWNED_ROUTINES = ["audit.refuse_change()", "audit.chain_event()", "audit.store_head()",
                   "audit.ensure_partitions(integer)", "audit.may_read(bigint, bigint)"]
 
 GRANTS = """

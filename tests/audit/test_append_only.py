@@ -5,6 +5,7 @@ import psycopg
 import pytest
 
 from audit import Actor, signing
+from audit.verify import verify
 from services.db import set_actor
 from tests.audit.conftest import CASEWORKER, admin_connection, app_connection, record_views, \
     write_checkpoint
@@ -93,16 +94,19 @@ FORGED = ("INSERT INTO audit.events (id, chain, seq, occurred_at, action, outcom
           " 'child', 'web', decode(repeat('00', 32), 'hex'), decode(repeat('11', 32), 'hex'))")
 
 
-def test_a_writer_cannot_choose_an_events_place_or_hash(module_db_url):
-    with app_connection(module_db_url) as conn, conn.transaction(force_rollback=True):
-        set_actor(conn, Actor.system("tests"))
-        conn.execute(FORGED.format(at="DEFAULT"))
+def test_a_writer_cannot_choose_an_events_place_or_hash(fresh_db_url):
+    with app_connection(fresh_db_url) as conn:
+        with conn.transaction():
+            set_actor(conn, Actor.system("tests"))
+            conn.execute(FORGED.format(at="DEFAULT"))
+    with admin_connection(fresh_db_url) as conn:
         row = conn.execute("SELECT e.id, e.seq, e.hash, h.seq AS head_seq, h.hash AS head_hash"
                            " FROM audit.events e JOIN audit.chain_heads h ON h.chain = e.chain"
-                           " WHERE e.id = (SELECT max(id) FROM audit.events)").fetchone()
-        assert row["id"] != 999999
-        assert bytes(row["hash"]) != b"\x11" * 32
-        assert (row["seq"], bytes(row["hash"])) == (row["head_seq"], bytes(row["head_hash"]))
+                           ).fetchone()
+    assert row["id"] != 999999
+    assert bytes(row["hash"]) != b"\x11" * 32
+    assert (row["seq"], bytes(row["hash"])) == (row["head_seq"], bytes(row["head_hash"])) != (1, b"")
+    assert verify(fresh_db_url, workers=1).ok
 
 
 def test_a_writer_cannot_back_date_an_event(module_db_url):
