@@ -53,6 +53,9 @@ def register_blueprints(app: Flask) -> None:
     from services.auditing import views as audit_views
     from services.web import views as web_views
     from services import health
+    from services.approvals import views as approval_views
+    from services.cases import views as case_views
+    from services.grants import views as grant_views
 
     app.register_blueprint(health.bp)
     app.register_blueprint(web_views.bp)
@@ -60,4 +63,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_views.api_bp)
     app.register_blueprint(agency_views.api_bp)
     app.register_blueprint(audit_views.api_bp)
+    app.register_blueprint(case_views.api_bp)
+    app.register_blueprint(approval_views.api_bp)
+    app.register_blueprint(grant_views.api_bp)
     app.register_blueprint(api_views.bp)

@@ -1,0 +1,1 @@
+"""A supervisor's pending approvals: screen-outs, downgrades, closures and skipped assessments."""

@@ -1,0 +1,1 @@
+"""Multi-agency cases: state, agencies and workers, assessments and the chronology."""

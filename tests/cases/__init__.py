@@ -1,0 +1,1 @@
+"""Cases, chronology, assessments, approvals and emergency access through the HTTP API."""
