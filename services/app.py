@@ -52,6 +52,7 @@ def register_blueprints(app: Flask) -> None:
     from services.agencies import views as agency_views
     from services.auditing import views as audit_views
     from services.web import views as web_views
+    from services.web import admin as admin_pages, assets
     from services import health
     from services.approvals import views as approval_views
     from services.cases import views as case_views
@@ -59,6 +60,8 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(health.bp)
     app.register_blueprint(web_views.bp)
+    app.register_blueprint(assets.bp)
+    app.register_blueprint(admin_pages.bp)
     app.register_blueprint(auth_views.bp)
     app.register_blueprint(auth_views.api_bp)
     app.register_blueprint(agency_views.api_bp)

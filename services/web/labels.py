@@ -1,0 +1,141 @@
+"""How the domain's codes read on a page, in the reader's language."""
+from __future__ import annotations
+
+from flask_babel import format_datetime
+from flask_babel import lazy_gettext as _l
+
+ROLES = {
+    "caseworker": _l("Caseworker"),
+    "supervisor": _l("Supervisor"),
+    "oversight": _l("Oversight (prosecutor)"),
+    "council": _l("Coordination council"),
+    "agency_admin": _l("Agency administrator"),
+    "system_admin": _l("System administrator"),
+}
+
+AGENCY_KINDS = {
+    "school": _l("School"),
+    "social_services": _l("Social services"),
+    "police": _l("Police juvenile unit"),
+    "health": _l("Health"),
+    "psychology": _l("Psychological support centre"),
+    "prosecutor": _l("Prosecutor's office"),
+    "ngo": _l("NGO"),
+}
+
+LANGUAGES = {"kk": "Қазақша", "ru": "Русский", "en": "English"}
+
+PRIORITIES = {
+    "immediate": _l("Immediate"),
+    "urgent": _l("Urgent"),
+    "standard": _l("Standard"),
+    "low": _l("Low"),
+}
+
+CATEGORIES = {
+    "physical_abuse": _l("Physical abuse"),
+    "sexual_abuse": _l("Sexual abuse"),
+    "neglect": _l("Neglect"),
+    "emotional_abuse": _l("Emotional abuse"),
+    "domestic_violence_witnessed": _l("Domestic violence witnessed"),
+    "bullying": _l("Bullying"),
+    "self_harm_suicide_risk": _l("Self-harm or suicide risk"),
+    "online_exploitation": _l("Online exploitation"),
+    "other": _l("Other"),
+}
+
+REFERRAL_STATES = {
+    "draft": _l("Draft"),
+    "submitted": _l("Submitted"),
+    "screening": _l("Screening"),
+    "accepted": _l("Accepted"),
+    "screened_out": _l("Screened out"),
+    "redirected": _l("Redirected"),
+}
+
+RECIPIENT_STATUSES = {
+    "pending": _l("Awaiting screening"),
+    "accepted": _l("Accepted"),
+    "screened_out": _l("Screened out"),
+    "redirected": _l("Redirected"),
+    "screen_out_requested": _l("Screen-out awaiting approval"),
+}
+
+CASE_STATES = {
+    "open": _l("Open"),
+    "assessment": _l("Assessment"),
+    "planning": _l("Planning"),
+    "monitoring": _l("Monitoring"),
+    "closed": _l("Closed"),
+}
+
+ENTRY_KINDS = {
+    "note": _l("Note"),
+    "contact": _l("Contact"),
+    "assessment_result": _l("Assessment result"),
+    "meeting": _l("Meeting"),
+    "decision": _l("Decision"),
+    "instruction": _l("Instruction"),
+}
+
+VISIBILITIES = {
+    "all_participants": _l("All participating agencies"),
+    "own_agency": _l("My agency only"),
+    "restricted": _l("Restricted"),
+}
+
+ASSESSMENT_KINDS = {
+    "psychological": _l("Psychological"),
+    "legal": _l("Legal"),
+    "social": _l("Social"),
+}
+
+ASSESSMENT_STATES = {
+    "assigned": _l("Assigned"),
+    "completed": _l("Completed"),
+    "skip_requested": _l("Skip awaiting approval"),
+    "skipped": _l("Skipped"),
+}
+
+APPROVAL_KINDS = {
+    "screen_out": _l("Screen-out"),
+    "downgrade": _l("Priority downgrade"),
+    "closure": _l("Case closure"),
+    "skip_assessment": _l("Skipped assessment"),
+}
+
+ASQ_QUESTIONS = {
+    "q1": _l("In the past few weeks, have you wished you were dead?"),
+    "q2": _l("In the past few weeks, have you felt that you or your family would be better off if you were dead?"),
+    "q3": _l("In the past week, have you been having thoughts about killing yourself?"),
+    "q4": _l("Have you ever tried to kill yourself?"),
+    "q5": _l("Are you having thoughts of killing yourself right now?"),
+}
+
+ASQ_ANSWERS = {"yes": _l("Yes"), "no": _l("No"), "refused": _l("Refused to answer")}
+
+
+def label(table: dict, code) -> str:
+    """The label of ``code`` in ``table``, or the code itself when it has none."""
+    if code is None:
+        return ""
+    return str(table.get(code, code))
+
+
+def init_filters(app) -> None:
+    tables = {"role": ROLES, "agency_kind": AGENCY_KINDS, "priority": PRIORITIES,
+              "category": CATEGORIES, "referral_state": REFERRAL_STATES,
+              "recipient_status": RECIPIENT_STATUSES, "case_state": CASE_STATES,
+              "entry_kind": ENTRY_KINDS, "visibility": VISIBILITIES,
+              "assessment_kind": ASSESSMENT_KINDS, "assessment_state": ASSESSMENT_STATES,
+              "approval_kind": APPROVAL_KINDS, "asq_answer": ASQ_ANSWERS}
+    for name, table in tables.items():
+        app.add_template_filter(lambda code, t=table: label(t, code), name)
+    app.add_template_filter(when, "when")
+
+
+def when(value, fmt: str = "short") -> str:
+    """A stored UTC time in the region's zone and the reader's language."""
+    if value is None:
+        return ""
+    return format_datetime(value, fmt)

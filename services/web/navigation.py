@@ -1,0 +1,55 @@
+"""The navigation bar: which pages each role is offered.
+
+A link appears only when its page exists in this build and the user holds one of its roles; the
+pages themselves still check access through ``services.access`` (hiding a link is not security).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app, g, request, url_for
+from flask_babel import lazy_gettext as _l
+
+
+@dataclass(frozen=True)
+class NavItem:
+    endpoint: str
+    label: object
+    roles: frozenset[str]
+
+
+PRACTITIONERS = frozenset({"caseworker", "supervisor"})
+
+ITEMS = (
+    NavItem("queue.my_queue", _l("My queue"), PRACTITIONERS),
+    NavItem("referrals_web.new_referral", _l("File a referral"), frozenset({"caseworker"})),
+    NavItem("children_web.search", _l("Children"), PRACTITIONERS | {"oversight"}),
+    NavItem("supervisor.escalations", _l("Escalations"), frozenset({"supervisor"})),
+    NavItem("supervisor.approvals", _l("Approvals"), frozenset({"supervisor"})),
+    NavItem("supervisor.grants", _l("Emergency access reviews"), frozenset({"supervisor"})),
+    NavItem("oversight.cases", _l("Region cases"), frozenset({"oversight"})),
+    NavItem("reports.index", _l("Audit reports"), frozenset({"oversight", "supervisor"})),
+    NavItem("notifications_web.inbox", _l("Notifications"),
+            PRACTITIONERS | {"oversight", "agency_admin", "system_admin"}),
+    NavItem("admin.agency_users", _l("Users"), frozenset({"agency_admin"})),
+    NavItem("admin.agencies", _l("Agencies"), frozenset({"system_admin"})),
+    NavItem("admin.calendar", _l("Calendar"), frozenset({"system_admin"})),
+    NavItem("admin.deadline_policy", _l("Deadline policy"), frozenset({"system_admin"})),
+)
+
+
+def nav_items() -> list[dict]:
+    """The links for the signed-in user, marking the one for the current page."""
+    actor = g.get("actor")
+    if actor is None or actor.kind != "user":
+        return []
+    links = []
+    for item in ITEMS:
+        if item.endpoint not in current_app.view_functions:
+            continue
+        if not item.roles.intersection(actor.roles):
+            continue
+        links.append({"url": url_for(item.endpoint), "label": item.label,
+                      "current": request.endpoint == item.endpoint})
+    return links
+
