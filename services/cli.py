@@ -9,6 +9,7 @@ from flask.cli import AppGroup
 
 from audit import Actor
 from services import demo
+from services.bench_cli import bench_cli
 from services.agencies import actions, queries
 from services.db import transaction
 from services.errors import QorgauError
@@ -122,3 +123,4 @@ def init_app(app: Flask) -> None:
     except ImportError:  # the audit CLI is optional only while it is being built
         return
     app.cli.add_command(audit_cli)
+    app.cli.add_command(bench_cli)

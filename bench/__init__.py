@@ -1,0 +1,1 @@
+"""Benchmarks and the synthetic national data set they run on (issue 7)."""

@@ -1,0 +1,430 @@
+"""Audit events for the synthetic data set: what its people did, in time order, chained and hashed
+exactly as the chaining trigger in ``migrations/versions/0002_audit.py`` would have.
+
+The trigger is off for the bulk load (``session_replication_role = replica``), so this module does
+its work: event ids rise with time, event ``i`` goes to chain ``i mod chains`` with the next
+``seq``, ``prev_hash`` is that chain's previous hash, and ``hash = sha256(prev_hash ||
+canonical)`` with the canonical bytes of ``audit/canonical.py`` (checked against
+``canonical_bytes`` for the first events of every run). At the end each chain's head row is moved
+to its last event, so ``flask audit verify`` finds every chain whole and the next real event links
+on.
+
+What happens to a referral, as events (lag after filing): the filer signs in (-5 min) and files
+it (0); the receiving agency's screener opens it and the child's record (30, 35 min); the
+decision (accepted, screened out by a supervisor, redirected) at the priority's usual time or a
+late one; the referrer's status update (by Qorgau itself); for accepted referrals the case is
+opened or linked, a worker assigned, two assessments created, then over the following months
+the participants read the case, add and read chronology, complete assessments, the regional
+prosecutor reads it, and the case is closed. A small share are denied probes by staff of an
+unrelated agency. Every actor is one the access rules let do that (DESIGN.md §4).
+
+Events are placed by a merge with no sorting: referral ``j`` is filed at ``start + j * span / M``,
+so a fixed-lag event of referral ``j`` falls at ``j + lag / step`` in referral units and the
+fixed-lag streams interleave by their fractional offsets; events whose lag depends on the
+referral (decisions, what follows them, closures) wait in a small heap.
+"""
+from __future__ import annotations
+
+import hashlib
+import heapq
+import random
+from datetime import datetime, timezone
+
+import psycopg
+
+from audit.canonical import FORMAT_VERSION, GENESIS, canonical_bytes
+from bench.copying import NULL, US, Sink, Timestamps
+
+MINUTE = 60 * US
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
+PRIORITIES = ("immediate", "urgent", "standard", "low")
+DECISION = {0: "referral_accepted", 1: "referral_screened_out", 2: "referral_redirected"}
+COLUMNS = ("id", "chain", "seq", "occurred_at", "action", "outcome", "actor_kind", "actor_user_id",
+           "actor_agency_id", "actor_region_id", "actor_roles", "actor_mfa", "object_type",
+           "object_id", "child_id", "purpose", "request_id", "client_addr", "user_agent",
+           "session_ref", "auth_strength", "channel", "details", "prev_hash", "hash")
+USER_AGENTS = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/130.0 Safari/537.36",
+               "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+               "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Mobile/15E148 Safari/604.1",
+               "Mozilla/5.0 (Linux; Android 14) Chrome/129.0 Mobile Safari/537.36")
+assert FORMAT_VERSION == 1
+
+
+class Actors:
+    """Per-user strings, precomputed once: index 0 is Qorgau's own system actor."""
+
+    def __init__(self, world):
+        n = len(world.users) + 1
+        role = [""] * n
+        for uid, r in world.roles:
+            role[uid] = r
+        self.canon_actor = ['"actor_agency_id":null,"actor_kind":"system","actor_mfa":false,'
+                            '"actor_region_id":null,"actor_roles":["system"],"actor_user_id":null,']
+        self.canon_auth = ['"auth_strength":"system",']
+        self.canon_channel = ['"channel":"task",']
+        self.canon_addr = ['"client_addr":null,']
+        self.canon_tail_ua = ['"user_agent":null,"v":1}']
+        self.copy_actor = [f"system\t{NULL}\t{NULL}\t{NULL}\t{{system}}\tf"]
+        self.copy_addr_ua = [f"{NULL}\t{NULL}"]
+        self.copy_auth_channel = ["system\ttask"]
+        self.agency = [0]
+        for uid, agency, *_ in world.users:
+            region = world.region_of_agency[agency]
+            r = role[uid]
+            mfa = r in ("supervisor", "oversight")
+            auth = "password+totp" if mfa else "password"
+            addr = f"10.{agency >> 8 & 255}.{agency & 255}.{uid % 200 + 20}"
+            ua = USER_AGENTS[uid % len(USER_AGENTS)]
+            self.canon_actor.append(
+                f'"actor_agency_id":{agency},"actor_kind":"user","actor_mfa":{"true" if mfa else "false"},'
+                f'"actor_region_id":{region},"actor_roles":["{r}"],"actor_user_id":{uid},')
+            self.canon_auth.append(f'"auth_strength":"{auth}",')
+            self.canon_channel.append('"channel":"web",')
+            self.canon_addr.append(f'"client_addr":"{addr}",')
+            self.canon_tail_ua.append(f'"user_agent":"{ua}","v":1}}')
+            self.copy_actor.append(f"user\t{uid}\t{agency}\t{region}\t{{{r}}}\t{'t' if mfa else 'f'}")
+            self.copy_addr_ua.append(f"{addr}\t{ua}")
+            self.copy_auth_channel.append(f"{auth}\tweb")
+            self.agency.append(agency)
+
+
+def _slots(plan, world, facts, rng_seed):
+    """(name, lag or None, make) for every kind of event; ``make(j)`` returns the event of
+    referral ``j`` or None where it does not apply. Lag None: the event's time is
+    ``make``'s first element (decision-relative events, closures)."""
+    f = facts
+    sup = world.supervisors
+    cw = world.caseworkers
+    oversight = world.oversight
+    region_of = world.region_of_agency
+
+    def filed_at(j):
+        return plan.filed_at(j)
+
+    def sign_in(j):
+        u = f.creator[j]
+        return ("sign_in", u, "user", str(u), 0, None, "{}", "allowed")
+
+    def filed(j):
+        return ("referral_filed", f.creator[j], "referral", str(j + 1), f.child[j], None,
+                f'{{"priority": "{PRIORITIES[f.decision_class[j] >> 1]}"}}', "allowed")
+
+    def viewed(j):
+        return ("referral_viewed", f.screener[j], "referral", str(j + 1), f.child[j], "screening", "{}", "allowed")
+
+    def child_viewed(j):
+        return ("child_viewed", f.screener[j], "child", str(f.child[j]), f.child[j], "screening", "{}", "allowed")
+
+    def status_viewed(j):
+        if f.state[j] > 2:
+            return None
+        return ("referral_status_viewed", f.creator[j], "referral", str(j + 1), f.child[j], None, "{}", "allowed")
+
+    def case_event(action, who, purpose="casework", min_lag=0, object_type="case"):
+        def make(j):
+            case = f.case[j]
+            if not case or f.state[j] != 0 or DECISION_LAGS[f.decision_class[j]] + HOUR > min_lag:
+                return None
+            k = case - 1
+            user = who(j, k)
+            obj = str(f.child[j]) if object_type == "child" else str(case)
+            return (action, user, object_type, obj, f.child[j], purpose, f'{{"case_id": {case}}}', "allowed")
+        return make
+
+    def probe(j):
+        # Someone from an unrelated agency of the region tries the case: denied, and recorded.
+        case = f.case[j]
+        if not case:
+            return None
+        ngos = world.ngos[region_of[f.lead[j]]]
+        staff = cw[ngos[j % len(ngos)]]
+        outsider = staff[(j // len(ngos)) % len(staff)]
+        if outsider == f.creator[j]:
+            return None
+        return ("access_denied", outsider, "case", str(case), f.child[j], None, '{"reason": "not_participant"}', "denied")
+
+    # Decision-relative events: (time, event), or None.
+    def decision(j):
+        s = f.state[j]
+        if s > 2:
+            return None
+        return (filed_at(j) + DECISION_LAGS[f.decision_class[j]],
+                (DECISION[s], f.decider[j], "referral", str(j + 1), f.child[j], "screening",
+                 f'{{"priority": "{PRIORITIES[f.decision_class[j] >> 1]}"}}', "allowed"))
+
+    def referrer_update(j):
+        s = f.state[j]
+        if s > 2:
+            return None
+        status = "accepted" if s == 0 else "no_further_action"
+        return (filed_at(j) + DECISION_LAGS[f.decision_class[j]] + MINUTE,
+                ("referrer_update_sent", 0, "referral", str(j + 1), f.child[j], None,
+                 f'{{"status": "{status}"}}', "allowed"))
+
+    def after_decision(action, delay, who, need_new=False, details=None):
+        def make(j):
+            case = f.case[j]
+            if not case or f.state[j] != 0 or (need_new and not f.new_case[j]):
+                return None
+            k = case - 1
+            d = details or f'{{"case_id": {case}}}'
+            if action == "case_opened" and not f.new_case[j]:
+                return (filed_at(j) + DECISION_LAGS[f.decision_class[j]] + delay,
+                        ("case_linked", f.screener[j], "case", str(case), f.child[j], None,
+                         f'{{"referral_id": {j + 1}}}', "allowed"))
+            return (filed_at(j) + DECISION_LAGS[f.decision_class[j]] + delay,
+                    (action, who(j, k), "case", str(case), f.child[j], None, d, "allowed"))
+        return make
+
+    def closure(j):
+        case = f.case[j]
+        if not case or not f.new_case[j]:
+            return None
+        closed = f.case_closed[case - 1]
+        if not closed:
+            return None
+        lead = f.case_lead[case - 1]
+        return (closed, ("case_closed", sup[lead][0], "case", str(case), f.child[j], None, "{}", "allowed"))
+
+    worker = lambda j, k: f.case_worker[k]  # noqa: E731
+    psych = lambda j, k: f.case_psych_worker[k]  # noqa: E731
+    boss = lambda j, k: sup[f.case_lead[k]][k % len(sup[f.case_lead[k]])]  # noqa: E731
+    prosecutor = lambda j, k: oversight[region_of[f.case_lead[k]]][k % len(oversight[region_of[f.case_lead[k]]])]  # noqa: E731
+
+    # In the order their share is filled when --audit-events is smaller than all of them.
+    return [
+        ("filed", 0, filed),
+        ("viewed", 30 * MINUTE, viewed),
+        ("decision", None, decision),
+        ("case_opened", None, after_decision("case_opened", 5 * MINUTE, worker)),
+        ("child_viewed", 35 * MINUTE, child_viewed),
+        ("referrer_update", None, referrer_update),
+        ("worker_assigned", None, after_decision("worker_assigned", 20 * MINUTE, boss, need_new=True)),
+        ("assessment_psych", None, after_decision("assessment_created", 30 * MINUTE, boss, need_new=True,
+                                                  details='{"kind": "psychological"}')),
+        ("assessment_legal", None, after_decision("assessment_created", 31 * MINUTE, boss, need_new=True,
+                                                  details='{"kind": "legal"}')),
+        ("case_viewed_3d", 3 * DAY, case_event("case_viewed", worker, min_lag=3 * DAY)),
+        ("chronology_added_4d", 4 * DAY, case_event("chronology_entry_added", worker, min_lag=4 * DAY)),
+        ("closure", None, closure),
+        ("sign_in", -5 * MINUTE, sign_in),
+        ("status_viewed", 2 * DAY + 3 * HOUR, status_viewed),
+        ("case_viewed_sup_7d", 7 * DAY, case_event("case_viewed", boss, "supervision", min_lag=7 * DAY)),
+        ("case_viewed_psych_10d", 10 * DAY, case_event("case_viewed", psych, min_lag=10 * DAY)),
+        ("assessment_done_12d", 12 * DAY + 2 * HOUR, case_event("assessment_completed", psych, min_lag=12 * DAY)),
+        ("chronology_viewed_prosecutor_14d", 14 * DAY, case_event("chronology_viewed", prosecutor, "oversight",
+                                                                   min_lag=14 * DAY)),
+        ("case_viewed_30d", 30 * DAY, case_event("case_viewed", worker, min_lag=30 * DAY)),
+        ("probe_5d", 5 * DAY + 7 * HOUR, probe),
+        ("child_viewed_45d", 45 * DAY, case_event("child_viewed", worker, min_lag=45 * DAY, object_type="child")),
+        ("case_viewed_60d", 60 * DAY, case_event("case_viewed", worker, min_lag=60 * DAY)),
+        ("case_viewed_sup_90d", 90 * DAY, case_event("case_viewed", boss, "supervision", min_lag=90 * DAY)),
+        ("case_viewed_120d", 120 * DAY, case_event("case_viewed", worker, min_lag=120 * DAY)),
+        ("chronology_viewed_150d", 150 * DAY, case_event("chronology_viewed", worker, min_lag=150 * DAY)),
+    ]
+
+
+DECISION_LAGS: tuple[int, ...] = ()
+
+
+def _rates(slots, plan, m, sample_size=50_000, target=None):
+    """Each slot's share of its candidates so the total is about ``target``, filled in list order."""
+    rng = random.Random(plan.seed * 31 + 7)
+    sample = range(m) if m <= sample_size else [rng.randrange(m) for _ in range(sample_size)]
+    scale = m / max(1, len(sample))
+    end = plan.end_us
+    remaining = target
+    rates = []
+    for name, lag, make in slots:
+        hits = 0
+        for j in sample:
+            ev = make(j)
+            if ev is None:
+                continue
+            when = plan.filed_at(j) + lag if lag is not None else ev[0]
+            if when <= end:
+                hits += 1
+        expected = hits * scale
+        rate = 0.0 if expected <= 0 or remaining <= 0 else min(1.0, remaining / expected)
+        remaining -= expected * rate
+        rates.append(rate)
+    return rates
+
+
+def write_events(url: str, plan, world, facts, progress) -> int:
+    """Write ``plan.audit_events`` chained events; return how many were written."""
+    global DECISION_LAGS
+    from bench.generate import DECISION_LAG
+    DECISION_LAGS = tuple(lag * (4 if late else 1) for lag in DECISION_LAG for late in (0, 1))
+    m = plan.referrals
+    total = plan.audit_events
+    with psycopg.connect(url) as conn:
+        chains = conn.execute("SELECT count(*) FROM audit.chain_heads").fetchone()[0]
+    actors = Actors(world)
+    slots = _slots(plan, world, facts, plan.seed)
+    # Aim a little under the total; the rest are queue listings in the last hours (below).
+    rates = _rates(slots, plan, m, target=int(total * 0.99)) if m else [0.0] * len(slots)
+    progress.stage("audit events", total)
+    writer = _Writer(url, chains, actors, progress)
+    end = plan.end_us
+    step = plan.span_us / max(1, m)
+    fixed = [(k, lag, make) for k, (name, lag, make) in enumerate(slots) if lag is not None and rates[k] > 0]
+    variable = [(k, make) for k, (name, lag, make) in enumerate(slots) if lag is None and rates[k] > 0]
+    # Fixed lags as (whole referral units, fraction): the stream of base b holds, in fraction
+    # order, slot k's event of referral b - whole_k.
+    placed = sorted(((lag / step) // 1, (lag / step) % 1, k, lag, make) for k, lag, make in fixed)
+    order = sorted(placed, key=lambda p: p[1])
+    lo = int(min((p[0] for p in placed), default=0))
+    hi = int(max((p[0] for p in placed), default=0))
+    counters = [0] * len(slots)
+    taken = [0] * len(slots)
+    heap: list = []
+    push, pop = heapq.heappush, heapq.heappop
+    serial = 0
+    span, start = plan.span_us, plan.start_us
+    emit = writer.emit
+    for b in range(lo, m + hi + 1):
+        if writer.count >= total:
+            break
+        if 0 <= b < m:
+            for k, make in variable:
+                ev = make(b)
+                if ev is None or ev[0] > end:
+                    continue
+                c = counters[k]
+                counters[k] = c + 1
+                if int((c + 1) * rates[k]) > int(c * rates[k]):
+                    serial += 1
+                    push(heap, (ev[0], serial, ev[1]))
+        for whole, _, k, lag, make in order:
+            j = b - int(whole)
+            if j < 0 or j >= m:
+                continue
+            when = start + (j * span + lag * m) // m
+            if when > end:
+                continue
+            ev = make(j)
+            if ev is None:
+                continue
+            c = counters[k]
+            counters[k] = c + 1
+            r = rates[k]
+            if int((c + 1) * r) <= int(c * r):
+                continue
+            while heap and heap[0][0] <= when:
+                t, _, e = pop(heap)
+                emit(t, e)
+            emit(when, ev)
+            taken[k] += 1
+    while heap and writer.count < total:
+        t, _, e = pop(heap)
+        emit(t, e)
+    # Top up with queue listings by caseworkers in the hours before as_of (no child named).
+    missing = total - writer.count
+    if missing > 0:
+        users = [u for agency in world.caseworkers for u in agency] or [0]
+        t0 = max(writer.last_time, end - 6 * HOUR)
+        gap = max(0, end - t0) // missing
+        for n in range(missing):
+            u = users[n % len(users)]
+            emit(t0 + n * gap, ("referral_listed", u, "referral_queue", None, 0, "casework", "{}", "allowed"))
+    return writer.close()
+
+
+class _Writer:
+    """Numbers, chains, hashes and COPYs events handed to it in time order."""
+
+    def __init__(self, url, chains, actors, progress):
+        self.sink = Sink(url, "audit.events", COLUMNS, chunk=10000)
+        self.chains = chains
+        self.seq = [0] * chains
+        self.prev = [GENESIS] * chains
+        self.actors = actors
+        self.progress = progress
+        self.ts = Timestamps()
+        self.count = 0
+        self.url = url
+        self.last_time = 0
+        self.last_id = [0] * chains
+        self.last_at = [0] * chains
+
+    def emit(self, when: int, ev) -> None:
+        action, u, otype, oid, child, purpose, details, outcome = ev
+        i = self.count + 1
+        chain = self.count % self.chains
+        seq = self.seq[chain] + 1
+        at_copy, at_canon = self.ts.both(when)
+        a = self.actors
+        req = f"{(i * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF:016x}"
+        if u:
+            sess = f"{((u * 1000003) ^ (when // DAY)) * 0x9E3779B1 & 0xFFFFFFFFFFFF:012x}"
+            sess_canon = f'"{sess}"'
+        else:
+            sess, sess_canon = NULL, "null"
+        child_canon = str(child) if child else "null"
+        child_copy = str(child) if child else NULL
+        oid_canon = f'"{oid}"' if oid is not None else "null"
+        oid_copy = oid if oid is not None else NULL
+        purpose_canon = f'"{purpose}"' if purpose else "null"
+        purpose_copy = purpose or NULL
+        canon = (f'{{"action":"{action}",{a.canon_actor[u]}"at":"{at_canon}",{a.canon_auth[u]}'
+                 f'"chain":{chain},{a.canon_channel[u]}"child_id":{child_canon},{a.canon_addr[u]}'
+                 f'"details":{details},"id":{i},"object_id":{oid_canon},"object_type":"{otype}",'
+                 f'"outcome":"{outcome}","purpose":{purpose_canon},"request_id":"{req}","seq":{seq},'
+                 f'"session_ref":{sess_canon},{a.canon_tail_ua[u]}')
+        prev = self.prev[chain]
+        digest = hashlib.sha256(prev + canon.encode()).digest()
+        if i <= self.chains:
+            self._check(i, chain, seq, when, ev, req, sess, canon)
+        self.sink.add(f"{i}\t{chain}\t{seq}\t{at_copy}\t{action}\t{outcome}\t{a.copy_actor[u]}\t{otype}\t"
+                      f"{oid_copy}\t{child_copy}\t{purpose_copy}\t{req}\t{a.copy_addr_ua[u]}\t{sess}\t"
+                      f"{a.copy_auth_channel[u]}\t{details}\t\\\\x{prev.hex()}\t\\\\x{digest.hex()}")
+        self.seq[chain] = seq
+        self.prev[chain] = digest
+        self.last_id[chain] = i
+        self.last_at[chain] = when
+        self.last_time = when
+        self.count = i
+        if i % 100_000 == 0:
+            self.progress.advance(100_000)
+
+    def _check(self, i, chain, seq, when, ev, req, sess, canon) -> None:
+        """The fast canonical text must be the audit module's own bytes."""
+        import json
+
+        action, u, otype, oid, child, purpose, details, outcome = ev
+        a = self.actors
+        copy_actor = a.copy_actor[u].split("\t")
+        addr, ua = a.copy_addr_ua[u].split("\t")
+        auth, channel = a.copy_auth_channel[u].split("\t")
+        null = lambda v: None if v == NULL else v  # noqa: E731
+        row = {
+            "id": i, "chain": chain, "seq": seq, "action": action, "outcome": outcome,
+            "occurred_at": datetime.fromtimestamp(when // US, timezone.utc).replace(microsecond=when % US),
+            "actor_kind": copy_actor[0], "actor_user_id": u or None,
+            "actor_agency_id": int(copy_actor[2]) if u else None,
+            "actor_region_id": int(copy_actor[3]) if u else None,
+            "actor_roles": [copy_actor[4].strip("{}")], "actor_mfa": copy_actor[5] == "t",
+            "object_type": otype, "object_id": oid, "child_id": child or None, "purpose": purpose,
+            "request_id": req, "client_addr": null(addr), "user_agent": null(ua),
+            "session_ref": null(sess), "auth_strength": auth, "channel": channel,
+            "details": json.loads(details),
+        }
+        expected = canonical_bytes(row)
+        if expected != canon.encode():
+            raise AssertionError(f"canonical bytes differ for event {i}:\n{expected!r}\n{canon.encode()!r}")
+
+    def close(self) -> int:
+        self.progress.advance(self.count % 100_000)
+        self.progress.done()
+        self.sink.close()
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            for chain in range(self.chains):
+                if self.seq[chain]:
+                    at = datetime.fromtimestamp(self.last_at[chain] // US, timezone.utc).replace(
+                        microsecond=self.last_at[chain] % US)
+                    conn.execute("UPDATE audit.chain_heads SET seq = %s, hash = %s, event_id = %s,"
+                                 " occurred_at = %s WHERE chain = %s",
+                                 (self.seq[chain], self.prev[chain], self.last_id[chain], at, chain))
+        return self.count
