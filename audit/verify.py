@@ -185,6 +185,7 @@ class _Plan:
     stop: list[int]
     base: CompactRange
     segments: dict[int, list[Segment]]
+    anchor: dict | None = None
 
 
 def _plan(conn, since: int | None, until: int | None, report: Report) -> _Plan:
@@ -194,6 +195,7 @@ def _plan(conn, since: int | None, until: int | None, report: Report) -> _Plan:
     n = len(heads)
     start = [(0, GENESIS)] * n
     base = CompactRange()
+    anchor = None
     if since is not None:
         anchor = next((r for r in rows if r["id"] == since), None)
         if anchor is None:
@@ -226,7 +228,7 @@ def _plan(conn, since: int | None, until: int | None, report: Report) -> _Plan:
                 offset += hi - lo
             seqs[c] = hi
     stop = [seqs[c] if until is not None else NO_LIMIT for c in range(n)]
-    return _Plan(heads, rows, start, stop, base, segments)
+    return _Plan(heads, rows, start, stop, base, segments, anchor)
 
 
 def verify(url: str, *, since: int | None = None, until: int | None = None, public_key=None,
@@ -302,6 +304,11 @@ def _check_checkpoints(plan: _Plan, results: dict[int, ChainResult], log_id: str
                        report: Report) -> None:
     tree = CompactRange(0, plan.base.end, list(plan.base.nodes))
     comparable = True
+    if plan.anchor is not None:  # --since: the starting point must itself be what was signed
+        _check_body(plan.anchor, log_id, public_key, report)
+        if (tree.end, tree.root()) != (plan.anchor["tree_size"], bytes(plan.anchor["root_hash"])):
+            report.problems.append(Problem("checkpoint_altered", "the stored frontier does not "
+                                           "give the signed root", checkpoint_id=plan.anchor["id"]))
     for row in plan.checkpoints:
         report.checkpoints += 1
         cid = row["id"]

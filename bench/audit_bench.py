@@ -253,7 +253,9 @@ def machine() -> str:
 def report(writes: dict, verified: dict, args) -> str:
     lines = [f"## Audit ({datetime.now(timezone.utc):%Y-%m-%d})", "",
              f"Command: `.venv/bin/python bench/audit_bench.py --seconds {args.seconds} "
-             f"--repeats {args.repeats} --events {args.events}`  ", f"Machine: {machine()}", ""]
+             f"--repeats {args.repeats} --events {args.events}`  ", f"Machine: {machine()}  ",
+             f"Load average (1 min) at start / end: {args.load_start:.1f} / "
+             f"{os.getloadavg()[0]:.1f} (other work shared the machine)", ""]
     if writes:
         lines += ["Write transaction (pgbench, application role; median of "
                   f"{args.repeats} runs of {args.seconds} s; transactions/s):", "",
@@ -293,6 +295,7 @@ def main() -> None:
     parser.add_argument("--skip-writes", action="store_true")
     parser.add_argument("--skip-verify", action="store_true")
     args = parser.parse_args()
+    args.load_start = os.getloadavg()[0]
     writes = {} if args.skip_writes else bench_writes(args.admin_url, args.seconds, args.repeats)
     verified = {} if args.skip_verify else bench_verify(args.admin_url, args.events)
     print()

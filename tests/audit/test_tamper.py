@@ -141,3 +141,12 @@ def test_verification_since_a_checkpoint_checks_only_what_follows_it(log):
     report = verify(log.url, since=1, public_key=log.public_key, workers=1)
     assert report.first_bad_event.event_id == events[-1]["id"]
     assert report.events < len(events) * 3
+
+
+def test_verification_since_a_checkpoint_refuses_a_doctored_starting_point(log):
+    tamper(log.url, "UPDATE audit.checkpoints SET frontier = array_reverse_frontier.f"
+                    " FROM (SELECT array_agg(x ORDER BY o DESC) AS f FROM audit.checkpoints,"
+                    " unnest(frontier) WITH ORDINALITY AS u(x, o) WHERE id = 1)"
+                    " AS array_reverse_frontier WHERE id = 1")
+    report = verify(log.url, since=1, public_key=log.public_key, workers=1)
+    assert [p.kind for p in report.problems if p.checkpoint_id == 1] == ["checkpoint_altered"]
