@@ -72,3 +72,11 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(approval_views.api_bp)
     app.register_blueprint(grant_views.api_bp)
     app.register_blueprint(api_views.bp)
+    # Clocks: deadlines, escalations, disagreements, notifications (and `flask outbox relay`).
+    from services.clocks import admin_views as clock_admin_views, views as clock_views
+    from services.notifications import views as notification_views
+
+    app.register_blueprint(clock_views.api_bp)
+    app.register_blueprint(clock_admin_views.api_bp)
+    app.register_blueprint(notification_views.api_bp)
+    app.register_blueprint(notification_views.outbox_bp)

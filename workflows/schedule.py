@@ -24,4 +24,18 @@ beat_schedule = {
         "task": "audit.ensure_partitions",
         "schedule": crontab(hour=0, minute=17),
     },
+    # Walk due clocks along the escalation ladder (DESIGN.md §3, §6). Every 30 seconds; a run
+    # that waited in the queue longer than that is dropped, as the next one does the same work.
+    "clocks-sweep": {
+        "task": "clocks.sweep",
+        "schedule": timedelta(seconds=30),
+        "options": {"expires": 25},
+    },
+    # The safety net under the relay process (workflows/outbox.py): outbox rows are relayed
+    # within seconds even when that process is down.
+    "outbox-relay": {
+        "task": "outbox.relay",
+        "schedule": timedelta(seconds=15),
+        "options": {"expires": 10},
+    },
 }

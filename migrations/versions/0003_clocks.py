@@ -174,7 +174,7 @@ CREATE TABLE escalations (
     acknowledged_level  smallint,
     resolved_at         timestamptz,
     resolved_by         bigint REFERENCES users(id),
-    resolution          text CHECK (resolution IN ('resolved', 'clock_stopped', 'extended')),
+    resolution          text CHECK (resolution IN ('resolved', 'clock_stopped', 'due_changed')),
     resolution_note     text CHECK (length(resolution_note) <= 4000),
     UNIQUE (clock_id, round),
     CHECK ((state = 'resolved') = (resolved_at IS NOT NULL))
@@ -395,6 +395,7 @@ ALTER TABLE clock_steps ENABLE ROW LEVEL SECURITY;
 CREATE POLICY clock_steps_read ON clock_steps FOR SELECT
     USING (EXISTS (SELECT 1 FROM clocks k WHERE k.id = clock_id));
 CREATE POLICY clock_steps_write ON clock_steps FOR INSERT WITH CHECK (clocks_actor_has('system'));
+CREATE POLICY clock_steps_link ON clock_steps FOR UPDATE USING (clocks_actor_has('system'));
 
 ALTER TABLE clock_changes ENABLE ROW LEVEL SECURITY;
 CREATE POLICY clock_changes_read ON clock_changes FOR SELECT
@@ -454,6 +455,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON region_calendars, calendar_days, agency_
 GRANT SELECT, INSERT ON deadline_policies, deadline_rules TO qorgau_app;
 GRANT SELECT, UPDATE ON clocks TO qorgau_app;
 GRANT SELECT, INSERT ON clock_changes, clock_steps, disagreement_stages TO qorgau_app;
+GRANT UPDATE (outbox_id) ON clock_steps TO qorgau_app;
 GRANT SELECT, INSERT, UPDATE ON escalations, disagreements, outbox, notifications, deliveries
     TO qorgau_app;
 REVOKE ALL ON FUNCTION clocks_start(jsonb) FROM PUBLIC;
