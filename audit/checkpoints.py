@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from audit import signing
@@ -203,12 +203,3 @@ def import_json(text: str) -> SignedCheckpoint:
     if json.loads(export_json(signed)) != doc:
         raise CheckpointFormatError("the file's fields disagree with its signed body")
     return signed
-
-
-def as_dict(signed: SignedCheckpoint) -> dict:
-    """A plain summary (for CLI output and logs)."""
-    data = asdict(signed.checkpoint)
-    data["root_hash"] = signed.checkpoint.root_hash.hex()
-    data["created_at"] = _iso(signed.checkpoint.created_at)
-    data.pop("chain_heads")
-    return data

@@ -1,12 +1,10 @@
 """Recompute every chain and every checkpoint, and name the first event that does not fit.
 
-Each chain is checked on its own connection, in parallel, inside one exported snapshot so all
-workers see the same log. PostgreSQL recomputes each event's hash from the stored row (the same
-expression the insert used, sent by this module, not read from the database); the worker checks
-``seq`` runs 1, 2, 3…, that each ``prev_hash`` is the previous event's hash, that each stored hash
-is the recomputed one, and hashes the events each checkpoint covers into compact Merkle ranges.
-The coordinator then joins the ranges in checkpoint order, compares roots and heads with what
-was signed, and checks the signatures.
+Each chain is checked (``audit/chains.py``) in parallel worker processes, all inside one
+exported snapshot so they see the same log; each hashes the events a checkpoint covers into
+compact Merkle ranges. This coordinator plans which events each checkpoint appended, joins the
+ranges in checkpoint order, compares roots and heads with what was signed, and checks the
+signatures.
 
 What each check catches: a changed field breaks that event's hash; a deleted, inserted or
 reordered event breaks ``seq`` or the link; a suffix rewritten with recomputed hashes is
@@ -17,7 +15,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Callable
 
@@ -25,156 +23,17 @@ import psycopg
 from psycopg.rows import dict_row
 
 from audit import signing
-from audit.canonical import GENESIS, HASH_SQL
+from audit.canonical import GENESIS
+from audit.chains import (ChainResult, Segment, join_snapshot, open_worker, reader, verify_chain,
+                          verify_in_worker)
 from audit.checkpoints import Checkpoint, CheckpointFormatError
-from audit.merkle import CompactRange, leaf_hash
+from audit.merkle import CompactRange
+from audit.problems import Problem, Report
 
-CHAIN_QUERY = (f"SELECT seq, id, prev_hash, hash, {HASH_SQL} FROM audit.events"
-               " WHERE chain = %s AND seq > %s AND seq <= %s ORDER BY seq, id")
-FETCH = 20_000
-CHAIN_KINDS = frozenset({"missing_events", "duplicate_or_reordered", "broken_link",
-                         "altered_event", "head_mismatch"})
+__all__ = ["Problem", "Report", "verify", "verify_checkpoint"]
+
 PARALLEL_FROM = 200_000  # below this, starting worker processes costs more than it saves
 NO_LIMIT = 2**62
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing that does not fit, with the event or checkpoint it concerns."""
-
-    kind: str
-    message: str
-    chain: int | None = None
-    seq: int | None = None
-    event_id: int | None = None
-    checkpoint_id: int | None = None
-
-    def __str__(self) -> str:
-        where = []
-        if self.event_id is not None:
-            where.append(f"event {self.event_id}")
-        if self.chain is not None:
-            where.append(f"chain {self.chain}" + (f" seq {self.seq}" if self.seq else ""))
-        if self.checkpoint_id is not None:
-            where.append(f"checkpoint {self.checkpoint_id}")
-        return f"{self.kind}: {', '.join(where)}: {self.message}"
-
-
-@dataclass(frozen=True)
-class Segment:
-    """The events ``(lo, hi]`` of one chain that checkpoint ``checkpoint_id`` appended at ``offset``."""
-
-    checkpoint_id: int
-    lo: int
-    hi: int
-    offset: int
-
-
-@dataclass
-class ChainResult:
-    chain: int
-    events: int = 0
-    last_seq: int = 0
-    last_hash: bytes = GENESIS
-    problems: list[Problem] = field(default_factory=list)
-    ranges: dict[int, CompactRange] = field(default_factory=dict)
-    hashes_at: dict[int, bytes] = field(default_factory=dict)  # seq -> stored hash, at segment ends
-    first_ids: dict[int, int] = field(default_factory=dict)  # checkpoint id -> first event id
-
-
-@dataclass
-class Report:
-    """The outcome of a verification; ``ok`` when nothing was found."""
-
-    events: int = 0
-    chains: int = 0
-    checkpoints: int = 0
-    signatures_checked: bool = False
-    problems: list[Problem] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    @property
-    def first_bad_event(self) -> Problem | None:
-        """The problem naming the earliest bad event: one a chain pins down exactly if there is
-        any, else the first event a failed checkpoint no longer vouches for."""
-        named = [p for p in self.problems if p.event_id is not None]
-        exact = [p for p in named if p.kind in CHAIN_KINDS]
-        return min(exact or named, key=lambda p: p.event_id) if named else None
-
-
-_worker_conn: psycopg.Connection | None = None
-
-
-def _open_worker(url: str, snapshot: str | None) -> None:
-    """Process initialiser: one connection per worker, inside the coordinator's snapshot."""
-    global _worker_conn
-    _worker_conn = _reader(url)
-    if snapshot:
-        _worker_conn.execute("SET TRANSACTION SNAPSHOT " + _literal(snapshot))
-
-
-def _verify_in_worker(task: tuple) -> ChainResult:
-    return verify_chain(_worker_conn, *task)
-
-
-def verify_chain(conn, chain: int, start_seq: int, start_hash: bytes, stop_seq: int,
-                 segments: list[Segment]) -> ChainResult:
-    """Check one chain from ``start_seq`` (whose hash is ``start_hash``) up to ``stop_seq``."""
-    result = ChainResult(chain, last_seq=start_seq, last_hash=start_hash)
-    pending = sorted(segments, key=lambda s: s.lo)
-    for s in pending:
-        result.ranges[s.checkpoint_id] = CompactRange(s.offset, s.offset)
-    seg = pending.pop(0) if pending else None
-    expect_seq, prev = start_seq + 1, start_hash
-    with conn.cursor(name=f"audit_chain_{chain}", binary=True) as cur:
-        cur.itersize = FETCH
-        cur.execute(CHAIN_QUERY, (chain, start_seq, stop_seq))
-        for seq, event_id, prev_hash, stored, computed in cur:
-            result.events += 1
-            duplicate = seq < expect_seq
-            if seq != expect_seq:
-                kind = "duplicate_or_reordered" if duplicate else "missing_events"
-                result.problems.append(Problem(
-                    kind, f"expected seq {expect_seq} here, found {seq}", chain, seq, event_id))
-            elif prev_hash != prev:
-                result.problems.append(Problem(
-                    "broken_link", "prev_hash is not the hash of the event before it",
-                    chain, seq, event_id))
-            if computed != stored:
-                result.problems.append(Problem(
-                    "altered_event", "the stored hash does not match the event's content",
-                    chain, seq, event_id))
-            while seg is not None and seq > seg.hi:
-                seg = pending.pop(0) if pending else None
-            if seg is not None and seq > seg.lo:
-                rng = result.ranges[seg.checkpoint_id]
-                if rng.end == rng.begin:
-                    result.first_ids[seg.checkpoint_id] = event_id
-                rng.append(leaf_hash(computed))  # an extra row still changes the tree
-                if seq == seg.hi and not duplicate:
-                    result.hashes_at[seq] = stored
-            if duplicate:
-                continue  # the chain goes on from the first event that held this place
-            expect_seq, prev = seq + 1, stored
-            result.last_seq, result.last_hash = seq, stored
-    return result
-
-
-def _reader(url: str, **kwargs) -> psycopg.Connection:
-    """A read-only REPEATABLE READ connection: one snapshot for the whole check."""
-    conn = psycopg.connect(url, **kwargs)
-    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-    conn.read_only = True
-    return conn
-
-
-def _literal(snapshot: str) -> str:
-    if not all(ch.isalnum() or ch == "-" for ch in snapshot):
-        raise ValueError("unexpected snapshot id")
-    return f"'{snapshot}'"
 
 
 @dataclass
@@ -242,7 +101,7 @@ def verify(url: str, *, since: int | None = None, until: int | None = None, publ
     will be checked, ``on_progress`` how many more are done.
     """
     report = Report(signatures_checked=public_key is not None)
-    with _reader(url, row_factory=dict_row) as conn:
+    with reader(url, row_factory=dict_row) as conn:
         snapshot = conn.execute("SELECT pg_export_snapshot() AS s").fetchone()["s"]
         log_id = str(conn.execute("SELECT log_id FROM audit.log_info").fetchone()["log_id"])
         plan = _plan(conn, since, until, report)
@@ -275,8 +134,7 @@ def _run(url, snapshot, tasks, workers, on_progress, plan) -> dict[int, ChainRes
     tasks = sorted(tasks, key=size, reverse=True)
     results: dict[int, ChainResult] = {}
     if workers <= 1:
-        with _reader(url) as conn:
-            conn.execute("SET TRANSACTION SNAPSHOT " + _literal(snapshot))
+        with join_snapshot(reader(url), snapshot) as conn:
             for task in tasks:
                 results[task[0]] = verify_chain(conn, *task)
                 if on_progress:
@@ -284,8 +142,8 @@ def _run(url, snapshot, tasks, workers, on_progress, plan) -> dict[int, ChainRes
             conn.rollback()
         return results
     with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=get_context("spawn"),
-                             initializer=_open_worker, initargs=(url, snapshot)) as pool:
-        futures = {pool.submit(_verify_in_worker, task): task for task in tasks}
+                             initializer=open_worker, initargs=(url, snapshot)) as pool:
+        futures = {pool.submit(verify_in_worker, task): task for task in tasks}
         for future in as_completed(futures):
             result = future.result()
             results[result.chain] = result
