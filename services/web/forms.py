@@ -38,3 +38,38 @@ def required(form, errors: FormErrors, field: str, message: str | None = None) -
     if not value:
         errors.add(field, message or _("This field is required."))
     return value
+
+
+def local_datetime(form, errors: FormErrors, field: str, *, optional: bool = True):
+    """A ``datetime-local`` input read in the region's time zone, as an aware datetime."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from flask import current_app
+
+    raw = (form.get(field) or "").strip()
+    if not raw:
+        if not optional:
+            errors.add(field, _("This field is required."))
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        errors.add(field, _("Enter a date and time such as 2026-03-21 14:30."))
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(current_app.config["QORGAU_SETTINGS"].timezone))
+    return value
+
+
+def integer(form, errors: FormErrors, field: str, *, optional: bool = False) -> int | None:
+    """A positive whole number from the form, or a message on ``field``."""
+    raw = (form.get(field) or "").strip()
+    if not raw:
+        if not optional:
+            errors.add(field, _("This field is required."))
+        return None
+    if not raw.isdigit() or not 0 < int(raw) < 2**63:
+        errors.add(field, _("Choose one of the options offered."))
+        return None
+    return int(raw)

@@ -1,7 +1,9 @@
 """How the domain's codes read on a page, in the reader's language."""
 from __future__ import annotations
 
-from flask_babel import format_datetime
+from datetime import datetime
+
+from flask_babel import format_datetime, gettext
 from flask_babel import lazy_gettext as _l
 
 ROLES = {
@@ -112,6 +114,29 @@ ASQ_QUESTIONS = {
     "q5": _l("Are you having thoughts of killing yourself right now?"),
 }
 
+CLOCK_KINDS = {
+    "acknowledgement": _l("Acknowledge the referral"),
+    "screening_decision": _l("Screening decision"),
+    "first_contact": _l("First contact with the child"),
+    "assessment": _l("Assessment"),
+    "whole_assessment": _l("Whole assessment"),
+    "strategy_meeting": _l("Strategy meeting"),
+    "first_review": _l("First case review"),
+    "review": _l("Case review"),
+    "referrer_feedback": _l("Feedback to the referrer"),
+    "instruction": _l("Instruction from oversight"),
+    "disagreement_stage_1": _l("Disagreement, stage 1"),
+    "disagreement_stage_2": _l("Disagreement, stage 2"),
+    "disagreement_stage_3": _l("Disagreement, stage 3"),
+}
+
+ASSESSMENT_OUTCOMES = {
+    "no_further_action": _l("No further action"),
+    "support_needed": _l("Support needed"),
+    "protection_needed": _l("Protection needed"),
+    "inconclusive": _l("Inconclusive"),
+}
+
 ASQ_ANSWERS = {"yes": _l("Yes"), "no": _l("No"), "refused": _l("Refused to answer")}
 
 
@@ -128,14 +153,35 @@ def init_filters(app) -> None:
               "recipient_status": RECIPIENT_STATUSES, "case_state": CASE_STATES,
               "entry_kind": ENTRY_KINDS, "visibility": VISIBILITIES,
               "assessment_kind": ASSESSMENT_KINDS, "assessment_state": ASSESSMENT_STATES,
-              "approval_kind": APPROVAL_KINDS, "asq_answer": ASQ_ANSWERS}
+              "approval_kind": APPROVAL_KINDS, "asq_answer": ASQ_ANSWERS,
+              "clock_kind": CLOCK_KINDS, "assessment_outcome": ASSESSMENT_OUTCOMES}
     for name, table in tables.items():
         app.add_template_filter(lambda code, t=table: label(t, code), name)
     app.add_template_filter(when, "when")
+    app.add_template_filter(time_left, "time_left")
 
 
 def when(value, fmt: str = "short") -> str:
     """A stored UTC time in the region's zone and the reader's language."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):  # the API's documents carry ISO 8601 strings
+        value = datetime.fromisoformat(value)
+    return format_datetime(value, fmt)
+
+
+def time_left(value) -> str:
+    """A ``timedelta`` until a deadline as "3 h 05 min left" or "overdue by 20 min"."""
     if value is None:
         return ""
-    return format_datetime(value, fmt)
+    negative = value.total_seconds() < 0
+    minutes = int(abs(value.total_seconds()) // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        text = gettext("%(days)s d %(hours)s h", days=days, hours=hours)
+    elif hours:
+        text = gettext("%(hours)s h %(minutes)s min", hours=hours, minutes=f"{mins:02d}")
+    else:
+        text = gettext("%(minutes)s min", minutes=mins)
+    return gettext("overdue by %(time)s", time=text) if negative else gettext("%(time)s left", time=text)

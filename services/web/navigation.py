@@ -23,11 +23,11 @@ PRACTITIONERS = frozenset({"caseworker", "supervisor"})
 ITEMS = (
     NavItem("queue.my_queue", _l("My queue"), PRACTITIONERS),
     NavItem("referrals_web.new_referral", _l("File a referral"), frozenset({"caseworker"})),
-    NavItem("children_web.search", _l("Children"), PRACTITIONERS | {"oversight"}),
+    NavItem("cases_web.list_cases", _l("Cases"), PRACTITIONERS | {"oversight"}),
+    NavItem("children_web.search", _l("Children"), PRACTITIONERS),
     NavItem("supervisor.escalations", _l("Escalations"), frozenset({"supervisor"})),
     NavItem("supervisor.approvals", _l("Approvals"), frozenset({"supervisor"})),
     NavItem("supervisor.grants", _l("Emergency access reviews"), frozenset({"supervisor"})),
-    NavItem("oversight.cases", _l("Region cases"), frozenset({"oversight"})),
     NavItem("reports.index", _l("Audit reports"), frozenset({"oversight", "supervisor"})),
     NavItem("notifications_web.inbox", _l("Notifications"),
             PRACTITIONERS | {"oversight", "agency_admin", "system_admin"}),

@@ -1,0 +1,136 @@
+"""The case and child pages over HTTP: who sees what, field messages, and the audit trail.
+
+Browser behaviour is in the Playwright tests; these check the rules quickly with the test client.
+"""
+from __future__ import annotations
+
+import pytest
+
+from tests.case_factories import audit_events, make_case, make_case_world
+from tests.conftest import new_client
+from tests.platform.helpers import sign_in
+
+
+@pytest.fixture(scope="module")
+def cw(app):
+    """One world of agencies and users for the module (``case_factories.make_case_world``)."""
+    with app.app_context():
+        return make_case_world()
+
+
+@pytest.fixture(scope="module")
+def page_as(app, cw):
+    """``page_as("social_worker")``: a signed-in English test client, one per user and module."""
+    clients = {}
+
+    def for_user(name: str):
+        if name not in clients:
+            client = new_client(app)
+            with app.app_context():
+                sign_in(client, cw.users[name])
+            client.post("/language", data={"lang": "en", "next": "/"})
+            clients[name] = client
+        return clients[name]
+
+    return for_user
+
+
+@pytest.fixture
+def case(admin_conn, cw):
+    """A case led by social services, with the school and the police taking part."""
+    return make_case(admin_conn, cw, assigned={"social_services": "social_worker"})
+
+
+def entry_count(admin_conn, case) -> int:
+    return admin_conn.execute("SELECT count(*) AS n FROM chronology_entries WHERE case_id = %s",
+                              (case.id,)).fetchone()["n"]
+
+
+def test_the_lead_agency_worker_sees_the_case_and_adds_an_entry(page_as, case, admin_conn):
+    worker = page_as("social_worker")
+    page = worker.get(f"/cases/{case.id}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert f"Case {case.id}" in html and "Move the case to" in html and "Lead agency" in html
+    sent = worker.post(f"/cases/{case.id}/entries",
+                       data={"kind": "contact", "visibility": "all_participants",
+                             "body": "Home visit, the child was at home."})
+    assert sent.status_code == 302
+    assert "Home visit, the child was at home." in worker.get(f"/cases/{case.id}").get_data(as_text=True)
+
+
+def test_an_empty_entry_names_the_field_answers_422_and_writes_nothing(page_as, case, admin_conn):
+    before = entry_count(admin_conn, case)
+    refused = page_as("social_worker").post(f"/cases/{case.id}/entries",
+                                            data={"kind": "note", "visibility": "all_participants",
+                                                  "body": "  "})
+    assert refused.status_code == 422
+    html = refused.get_data(as_text=True)
+    assert 'id="entry-body-error"' in html and 'href="#entry-body"' in html
+    assert 'aria-invalid="true" aria-describedby="entry-body-error"' in html
+    assert entry_count(admin_conn, case) == before
+
+
+def test_a_future_time_is_refused_by_the_action_with_the_field_named(page_as, case, admin_conn):
+    before = entry_count(admin_conn, case)
+    refused = page_as("social_worker").post(f"/cases/{case.id}/entries",
+                                            data={"kind": "note", "visibility": "all_participants",
+                                                  "occurred_at": "2999-01-01T10:00", "body": "x"})
+    assert refused.status_code == 422
+    assert 'id="entry-occurred_at-error"' in refused.get_data(as_text=True)
+    assert entry_count(admin_conn, case) == before
+
+
+def test_a_restricted_entry_shows_only_that_it_exists_to_a_participant_who_may_not_read_it(
+        page_as, case):
+    page_as("social_worker").post(f"/cases/{case.id}/entries",
+                                  data={"kind": "note", "visibility": "restricted",
+                                        "body": "Disclosure details for the lead only."})
+    school = page_as("caseworker2").get(f"/children/{case.child_id}").get_data(as_text=True)
+    assert "Restricted entry" in school and "Disclosure details" not in school
+    police = page_as("police_worker").get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "Disclosure details for the lead only." in police
+
+
+def test_another_agency_gets_the_same_404_for_the_case_and_the_child(page_as, case, admin_conn, cw):
+    outsider = page_as("outsider")
+    assert outsider.get(f"/cases/{case.id}").status_code == 404
+    assert outsider.get(f"/children/{case.child_id}").status_code == 404
+    assert outsider.get("/cases/999999999").status_code == 404
+    denied = audit_events(admin_conn, "access_denied", actor=cw.users["outsider"].id)
+    assert {e["object_type"] for e in denied} >= {"case", "child"}
+
+
+def test_oversight_reads_read_only_and_issues_an_instruction(page_as, case, admin_conn):
+    prosecutor = page_as("oversight")
+    html = prosecutor.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "read-only" in html and "Issue the instruction" in html
+    assert "Add the entry" not in html and "Move the case to" not in html
+    sent = prosecutor.post(f"/cases/{case.id}/instructions",
+                           data={"instruction": "Report on the home visit within a week."})
+    assert sent.status_code == 302
+    assert "Report on the home visit within a week." in prosecutor.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert page_as("oversight").post(f"/cases/{case.id}/entries", data={
+        "kind": "note", "visibility": "all_participants", "body": "x"}).status_code in (403, 404)
+
+
+def test_the_child_page_filters_the_chronology_and_refuses_a_bad_filter_with_400(page_as, case):
+    worker = page_as("social_worker")
+    worker.post(f"/cases/{case.id}/entries", data={"kind": "meeting", "visibility": "all_participants",
+                                                  "body": "Strategy meeting held."})
+    worker.post(f"/cases/{case.id}/entries", data={"kind": "note", "visibility": "all_participants",
+                                                  "body": "A plain note."})
+    meetings = worker.get(f"/children/{case.child_id}?kind=meeting").get_data(as_text=True)
+    assert "Strategy meeting held." in meetings and "A plain note." not in meetings
+    assert worker.get(f"/children/{case.child_id}?kind=gossip").status_code == 400
+    assert worker.get(f"/children/{case.child_id}?agency=abc").status_code == 400
+    assert worker.get(f"/children/{case.child_id}?cursor=%%%").status_code == 400
+
+
+def test_opening_the_pages_is_audited_like_the_api(page_as, case, admin_conn, cw):
+    page_as("caseworker2").get(f"/cases/{case.id}")
+    page_as("caseworker2").get(f"/children/{case.child_id}")
+    who = cw.users["caseworker2"].id
+    assert audit_events(admin_conn, "case_viewed", object_id=case.id, actor=who)
+    assert audit_events(admin_conn, "chronology_viewed", object_id=case.id, actor=who)
+    assert audit_events(admin_conn, "child_viewed", object_id=case.child_id, actor=who)
