@@ -43,7 +43,7 @@ def test_concurrent_writers_leave_every_chain_whole(fresh_db_url):
     for t in threads:
         t.join()
     assert errors == []
-    report = verify(fresh_db_url, workers=1)
+    report = verify(fresh_db_url, workers=2)  # the parallel path: worker processes, one snapshot
     assert report.ok, report.problems
     with admin_connection(fresh_db_url) as conn:
         total = conn.execute("SELECT count(*) AS n FROM audit.events").fetchone()["n"]
