@@ -27,7 +27,7 @@ ITEMS = (
     NavItem("children_web.search", _l("Children"), PRACTITIONERS),
     NavItem("supervisor.escalations", _l("Escalations"), frozenset({"supervisor"})),
     NavItem("supervisor.approvals", _l("Approvals"), frozenset({"supervisor"})),
-    NavItem("supervisor.grants", _l("Emergency access reviews"), frozenset({"supervisor"})),
+    NavItem("supervisor.grants", _l("Emergency access reviews"), frozenset({"supervisor", "oversight"})),
     NavItem("reports.index", _l("Audit reports"), frozenset({"oversight", "supervisor"})),
     NavItem("notifications_web.inbox", _l("Notifications"),
             PRACTITIONERS | {"oversight", "agency_admin", "system_admin"}),

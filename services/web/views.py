@@ -1,9 +1,13 @@
 """Pages that belong to no single domain area: the start page, the language picker, keep-alive."""
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify, redirect, render_template, request, session, url_for
+from datetime import datetime, timezone
+
+from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import gettext
 
 from services.agencies import actions, queries
+from services.grants import queries as grant_queries
 from services.auth.current import login_required, safe_next
 from services.db import transaction
 from services.i18n import LANGUAGES
@@ -16,12 +20,34 @@ bp.record_once(lambda state: labels.init_filters(state.app))
 
 @bp.app_context_processor
 def _layout():
-    return {"nav_items": nav_items, "emergency_grants": emergency_grants}
+    return {"nav_items": nav_items, "emergency_grants": emergency_grants, "has_page": has_page}
+
+
+def has_page(endpoint: str) -> bool:
+    """Is ``endpoint`` part of this build (pages link to others only when they exist)?"""
+    return endpoint in current_app.view_functions
 
 
 def emergency_grants() -> list[dict]:
-    """The signed-in caseworker's live emergency grants, for the banner on every page."""
-    return []
+    """The signed-in caseworker's live emergency grants, for the banner on every page.
+
+    Only the grant's own row is read (the holder may always see it); no child data is shown.
+    """
+    actor = g.get("actor")
+    if actor is None or actor.kind != "user" or not actor.has("caseworker"):
+        return []
+    if "banner_grants" not in g:
+        with transaction(actor) as conn:
+            rows = grant_queries.page(conn, scope="own", key=actor.user_id, pending_review=False,
+                                      before_id=None, limit=10)
+        now = datetime.now(timezone.utc)
+        g.banner_grants = [
+            {"id": r["id"], "child_id": r["child_id"],
+             "child_label": gettext("child %(id)s", id=r["child_id"]),
+             "minutes_left": max(1, int((r["expires_at"] - now).total_seconds() // 60)),
+             "url": url_for("children_web.child_page", child_id=r["child_id"])}
+            for r in rows if r["live"]]
+    return g.banner_grants
 
 
 @bp.get("/")

@@ -1,6 +1,7 @@
-"""Browser tests: the real app served by a real HTTP server, driven by Debian's Chromium.
+"""Fixtures for the UI: pages over HTTP with the test client, and pages in a real browser.
 
-The UI suite has a database of its own (from the migrated template) holding the demo world with a
+Browser tests use the real app served by a real HTTP server, driven by Debian's Chromium. The UI
+suite has a database of its own (from the migrated template) holding the demo world with a
 known password, so the pages are exercised exactly as ``make run`` users meet them. Chromium and
 axe-core (``npm ci``) are required: a missing one fails the tests, it never skips them.
 """
@@ -17,7 +18,9 @@ import pyotp
 import pytest
 from werkzeug.serving import make_server
 
-from tests.conftest import _drop, _recreate, db_url, make_settings
+from tests.case_factories import make_case_world
+from tests.conftest import _drop, _recreate, db_url, make_settings, new_client
+from tests.platform.helpers import sign_in as sign_in_over_http
 
 CHROMIUM = os.environ.get("QORGAU_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -26,6 +29,34 @@ DEMO_PASSWORD = "demo password for browser tests"
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = Path(os.environ.get("QORGAU_UI_OUTPUT", ROOT / "var" / "ui-test-output"))
 
+
+# --- pages over HTTP (the test client), for rules that need no browser ---------------------------
+
+@pytest.fixture(scope="session")
+def cw(app):
+    """One world of agencies and users for the UI tests (``case_factories.make_case_world``)."""
+    with app.app_context():
+        return make_case_world()
+
+
+@pytest.fixture(scope="session")
+def page_as(app, cw):
+    """``page_as("social_worker")``: a signed-in English test client, one per user."""
+    clients = {}
+
+    def for_user(name: str):
+        if name not in clients:
+            client = new_client(app)
+            with app.app_context():
+                sign_in_over_http(client, cw.users[name])
+            client.post("/language", data={"lang": "en", "next": "/"})
+            clients[name] = client
+        return clients[name]
+
+    return for_user
+
+
+# --- pages in a real browser ---------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
 def ui_database_url(template_db):

@@ -6,33 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.case_factories import audit_events, make_case, make_case_world
-from tests.conftest import new_client
-from tests.platform.helpers import sign_in
-
-
-@pytest.fixture(scope="module")
-def cw(app):
-    """One world of agencies and users for the module (``case_factories.make_case_world``)."""
-    with app.app_context():
-        return make_case_world()
-
-
-@pytest.fixture(scope="module")
-def page_as(app, cw):
-    """``page_as("social_worker")``: a signed-in English test client, one per user and module."""
-    clients = {}
-
-    def for_user(name: str):
-        if name not in clients:
-            client = new_client(app)
-            with app.app_context():
-                sign_in(client, cw.users[name])
-            client.post("/language", data={"lang": "en", "next": "/"})
-            clients[name] = client
-        return clients[name]
-
-    return for_user
+from tests.case_factories import audit_events, make_case
 
 
 @pytest.fixture
