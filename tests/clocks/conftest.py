@@ -40,7 +40,8 @@ class ClockWorld:
 
 
 def make_clock_world() -> ClockWorld:
-    """Social services with a caseworker, two supervisors and a head; a school; oversight."""
+    """Social services with two caseworkers, two supervisors and a head; a school; a clinic that
+    takes part in nothing; oversight and the system admin at the prosecutor's office."""
     with transaction(SYSTEM) as conn:
         code, region_id = make_region(conn)
         social = make_agency(conn, code, "social_services")
@@ -59,6 +60,8 @@ def make_clock_world() -> ClockWorld:
         world.users["teacher"] = make_user(conn, school.id, ["caseworker"])
         world.users["school_supervisor"] = make_user(conn, school.id, ["supervisor"])
         world.users["sysadmin"] = make_user(conn, prosecutor.id, ["system_admin"])
+        outsider = make_agency(conn, code, "health")
+        world.users["outsider"] = make_user(conn, outsider.id, ["caseworker"])
         conn.execute("INSERT INTO agency_heads (agency_id, user_id) VALUES (%s, %s)",
                      (social.id, world.users["head"].id))
     return world
@@ -138,3 +141,25 @@ def steps_of(admin_conn, clock_id: int) -> list[tuple]:
 
 def clock_row(admin_conn, clock_id: int) -> dict:
     return admin_conn.execute("SELECT * FROM clocks WHERE id = %s", (clock_id,)).fetchone()
+
+
+def api(client, cw: ClockWorld, name: str):
+    """A JSON client for the world's user ``name`` (a Bearer token, no sign-in cost)."""
+    from tests.case_factories import Api
+
+    return Api(client, cw.users[name])
+
+
+def make_case(admin_conn, cw: ClockWorld, *, assigned: dict[str, str] | None = None):
+    """A case led by social services with the school taking part, through Core's factory."""
+    from types import SimpleNamespace
+
+    from tests.case_factories import make_case as core_make_case
+    from tests.factories import World
+
+    world = World(cw.region_code, cw.region_id,
+                  agencies={"social_services": SimpleNamespace(id=cw.agency_id),
+                            "school": SimpleNamespace(id=cw.other_agency_id)},
+                  users={"caseworker": cw.users["teacher"], **cw.users})
+    return core_make_case(admin_conn, world, participants=("school",), assessments=(),
+                          assigned=assigned or {"social_services": "worker", "school": "teacher"})
