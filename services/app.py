@@ -51,6 +51,7 @@ def register_blueprints(app: Flask) -> None:
     from services.auth import views as auth_views
     from services.agencies import views as agency_views
     from services.auditing import views as audit_views
+    from services.referrals import views as referrals_views
     from services.children import views as children_views
     from services.web import views as web_views
     from services.web import admin as admin_pages, assets, cases as case_pages, children as child_pages
@@ -72,6 +73,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_views.api_bp)
     app.register_blueprint(agency_views.api_bp)
     app.register_blueprint(audit_views.api_bp)
+    app.register_blueprint(referrals_views.api_bp)
     app.register_blueprint(children_views.api_bp)
     app.register_blueprint(case_views.api_bp)
     app.register_blueprint(approval_views.api_bp)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import random
 import string
+import threading
 import uuid
 from datetime import date, datetime, timedelta, timezone
 
@@ -119,3 +120,42 @@ def audit_events(admin_conn, user, *, since: int, action: str | None = None) -> 
 
 def count(admin_conn, sql: str, *params) -> int:
     return admin_conn.execute(f"SELECT count(*) AS n FROM ({sql}) q", params).fetchone()["n"]
+
+
+def referral_body(children: list[int], recipients: list[int], **overrides) -> dict:
+    """A complete referral about ``children`` for ``recipients`` (observation text is unique)."""
+    body = {"children": [{"child_id": c} for c in children], "categories": ["neglect"],
+            "observed_at": observed(), "observed_place": "School canteen",
+            "observation": f"Came to school hungry again; {uuid.uuid4().hex}",
+            "risk": {"harm_suspected": True}, "receiving_agency_ids": recipients}
+    body.update(overrides)
+    return body
+
+
+def file_referral(api: Api, children: list[int], recipients: list[int], *, submit: bool = True,
+                  **overrides) -> dict:
+    response = api.post("/api/v1/referrals", json={**referral_body(children, recipients, **overrides),
+                                                   "submit": submit})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def referrals_with(admin_conn, observation: str) -> int:
+    return count(admin_conn, "SELECT 1 FROM referrals WHERE observation = %s", observation)
+
+
+def at_once(*calls) -> list:
+    """Run the calls in threads released together; their results in the order given."""
+    barrier = threading.Barrier(len(calls))
+    results: list = [None] * len(calls)
+
+    def run(i, call):
+        barrier.wait()
+        results[i] = call()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results

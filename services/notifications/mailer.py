@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import smtplib
+import socket
 import ssl
 from email import policy
 from email.message import EmailMessage
@@ -60,6 +61,9 @@ class SmtpSession:
                                              context=ssl.create_default_context())
             else:
                 self.smtp = smtplib.SMTP(host, port or 25, timeout=TIMEOUT)
+            # The final dot goes out as a write of its own, after the commit; without NODELAY,
+            # Nagle's algorithm would hold it until the server acknowledged the body.
+            self.smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.smtp.ehlo_or_helo_if_needed()
             if parts.username:
                 self.smtp.login(unquote(parts.username), unquote(parts.password or ""))

@@ -170,6 +170,6 @@ def email(notice: Notice, *, lang: str, to: str, sender: str, url: str,
     msg["To"] = to
     msg["Subject"] = "Qorgau: " + title(notice.kind, lang, notice.refs)
     msg["Message-ID"] = message_id
-    msg["Content-Language"] = language(lang)
     msg.set_content(body(notice, lang, url))
+    msg["Content-Language"] = language(lang)  # after set_content, which clears Content-* headers
     return msg

@@ -91,13 +91,15 @@ def get(conn, notification_id: int) -> Notification | None:
 
 
 def claim_delivery(conn, outbox_id: int, user_id: int):
-    """The (outbox row, recipient) e-mail delivery, created if new and locked until commit."""
-    conn.execute("INSERT INTO deliveries (outbox_id, channel, recipient_user_id) VALUES (%s, 'email', %s)"
-                 " ON CONFLICT (outbox_id, channel, recipient_user_id) DO NOTHING",
-                 (outbox_id, user_id))
-    return conn.execute("SELECT id, state, attempts FROM deliveries WHERE outbox_id = %s"
-                        " AND channel = 'email' AND recipient_user_id = %s FOR UPDATE",
-                        (outbox_id, user_id)).fetchone()
+    """The (outbox row, recipient) e-mail delivery, created if new and locked until commit.
+
+    The no-op update on conflict takes the row lock and returns the row in the same statement.
+    """
+    return conn.execute(
+        """INSERT INTO deliveries (outbox_id, channel, recipient_user_id) VALUES (%s, 'email', %s)
+           ON CONFLICT (outbox_id, channel, recipient_user_id)
+           DO UPDATE SET attempts = deliveries.attempts
+           RETURNING id, state, attempts""", (outbox_id, user_id)).fetchone()
 
 
 def delivery_sent(conn, delivery_id: int, message_id: str) -> None:

@@ -1,13 +1,12 @@
 """Children through the API: recording with IIN checks and duplicate detection, opening, finding."""
 from __future__ import annotations
 
-import threading
 from datetime import date, timedelta
 
 import pytest
 
-from tests.core_factories import (assert_problem, audit_events, child_body, count, create_child,
-                                  fresh_iin, key, random_birthday, random_name)
+from tests.core_factories import (Api, assert_problem, at_once, audit_events, child_body, count,
+                                  create_child, fresh_iin, key, random_birthday, random_name)
 
 CHILDREN = "/api/v1/children"
 
@@ -204,23 +203,10 @@ def test_a_retry_with_the_same_key_records_the_child_once(api, admin_conn):
 
 
 def test_concurrent_requests_with_one_key_record_one_child(app, core, admin_conn):
-    from tests.core_factories import Api
-
     body = child_body()
     headers = key()
     clients = [Api(app.test_client(), core.users["caseworker"]) for _ in range(2)]
-    results = []
-    barrier = threading.Barrier(2)
-
-    def send(api):
-        barrier.wait()
-        results.append(api.post(CHILDREN, json=body, headers=headers))
-
-    threads = [threading.Thread(target=send, args=(c,)) for c in clients]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = at_once(*[lambda c=c: c.post(CHILDREN, json=body, headers=headers) for c in clients])
     assert [r.status_code for r in results] == [201, 201]
     assert results[0].get_json()["id"] == results[1].get_json()["id"]
     assert children_named(admin_conn, body["last_name"]) == 1
