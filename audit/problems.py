@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 # Problems a chain pins to one event exactly (the rest name the first event a failed
 # checkpoint no longer vouches for).
 CHAIN_KINDS = frozenset({"missing_events", "duplicate_or_reordered", "broken_link",
-                         "altered_event", "head_mismatch"})
+                         "altered_event"})
 
 
 @dataclass(frozen=True)

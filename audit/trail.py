@@ -15,11 +15,15 @@ from audit.details import (AuditValueError, check_code, check_details, check_int
                            check_purpose)
 from audit.events import Actor, AuditAction, Outcome
 
+# Advisory lock class of the chain locks: a writer holds pg_advisory_xact_lock(CHAIN_LOCK, chain)
+# on the chain it extends until its transaction ends (migrations/versions/0002_audit.py).
+CHAIN_LOCK = 0x51A0
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # One statement, one round trip. The chaining trigger (migrations/versions/0002_audit.py) gives
-# the event its id, chain, seq, prev_hash and hash, holding the chain's head until the caller's
-# transaction ends; the caller supplies only what happened.
+# the event its id, chain, seq, prev_hash and hash, holding the chain until the caller's
+# transaction ends; the caller supplies only what happened. READ COMMITTED transactions only.
 INSERT = """
 INSERT INTO audit.events (action, outcome, actor_kind, actor_user_id, actor_agency_id,
     actor_region_id, actor_roles, actor_mfa, object_type, object_id, child_id, purpose,

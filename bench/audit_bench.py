@@ -102,7 +102,7 @@ def prepare_write_dbs(admin_url: str) -> dict[str, str]:
             # The unchained variant writes ids itself; the app role needs nothing more.
             if chains == 1:
                 conn.execute("SET session_replication_role = replica")
-                conn.execute("DELETE FROM audit.chain_heads WHERE chain > 0")
+                conn.execute("UPDATE audit.log_info SET chains = 1")
         urls[chains] = url
     return urls
 
@@ -122,9 +122,7 @@ def pgbench(url: str, script: str, clients: int, seconds: int) -> float:
 
 def set_chaining(url: str, on: bool) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        verb = "ENABLE" if on else "DISABLE"
-        conn.execute(f"ALTER TABLE audit.events {verb} TRIGGER events_chain,"
-                     f" {verb} TRIGGER events_store_head")
+        conn.execute(f"ALTER TABLE audit.events {'ENABLE' if on else 'DISABLE'} TRIGGER events_chain")
 
 
 def bench_writes(admin_url: str, seconds: int, repeats: int) -> dict:
@@ -191,9 +189,6 @@ def populate(url: str, events: int, chains: int = 32) -> None:
                      " s.child_id, s.purpose, s.request_id, s.client_addr, s.user_agent,"
                      " s.session_ref, s.auth_strength, s.channel, s.details, h.prev_hash, h.hash"
                      " FROM bench_stage s JOIN bench_hashes h USING (id)")
-        for chain, (seq, digest) in enumerate(heads):
-            conn.execute("UPDATE audit.chain_heads SET seq = %s, hash = %s WHERE chain = %s",
-                         (seq, digest, chain))
         conn.execute("DROP TABLE bench_stage, bench_hashes")
         conn.execute("VACUUM ANALYZE audit.events")
 

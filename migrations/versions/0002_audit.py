@@ -12,15 +12,15 @@ holds the expression), so what is hashed is exactly what is stored.
 from alembic import op
 
 from audit.canonical import CANONICAL_SQL, GENESIS_HEX, canonical_sql
+from audit.trail import CHAIN_LOCK
 
 revision = "0002_audit"
 down_revision = "0001_platform"
 branch_labels = None
 depends_on = None
 
-# How many independent chains writers spread over. Each chain has one heads row that a writer
-# locks until its transaction ends; 32 rows let 32 transactions record at the same time without
-# waiting. More chains can be added later by inserting heads rows; none can ever be removed.
+# How many independent chains writers spread over: 32 transactions can record at the same time
+# without waiting for one another. The number is in audit.log_info; it may grow, never shrink.
 CHAINS = 32
 
 ROLES = """
@@ -71,7 +71,6 @@ CREATE TABLE audit.events (
 
 CREATE SEQUENCE audit.events_id_seq AS bigint;
 
-CREATE INDEX events_chain_seq_idx ON audit.events (chain, seq);
 CREATE INDEX events_child_idx ON audit.events (child_id, occurred_at) WHERE child_id IS NOT NULL;
 CREATE INDEX events_actor_idx ON audit.events (actor_user_id, occurred_at)
     WHERE actor_user_id IS NOT NULL;
@@ -79,16 +78,10 @@ CREATE INDEX events_denied_idx ON audit.events (occurred_at) WHERE outcome = 'de
 
 -- A safety net: an event whose month has no partition yet still lands somewhere.
 CREATE TABLE audit.events_default PARTITION OF audit.events DEFAULT;
-
--- The last event of every chain. A writer locks one row for the rest of its transaction, so
--- the chain it extends cannot fork; the head moves forward when the writer commits.
-CREATE TABLE audit.chain_heads (
-    chain        smallint PRIMARY KEY CHECK (chain >= 0),
-    seq          bigint NOT NULL DEFAULT 0,
-    hash         bytea NOT NULL,
-    event_id     bigint,
-    occurred_at  timestamptz
-);
+-- (chain, seq) cannot be unique across partitions (the key would have to include the month),
+-- so each partition has its own unique index: it finds a chain's last event, and it refuses a
+-- second event in the same place even if a writer got the locking wrong.
+CREATE UNIQUE INDEX events_default_chain_seq ON audit.events_default (chain, seq);
 
 -- A signed statement "the log had these events": RFC 9162 tree size and root over every event
 -- hash, plus each chain's head. ``body`` is the exact text that was signed.
@@ -105,19 +98,17 @@ CREATE TABLE audit.checkpoints (
     signature    bytea NOT NULL
 );
 
--- The log's identity: a checkpoint names it, so one exported from another database is refused.
+-- The log's identity (a checkpoint names it, so one exported from another database is refused)
+-- and its number of chains.
 CREATE TABLE audit.log_info (
     log_id      uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     created_at  timestamptz NOT NULL DEFAULT now(),
+    chains      smallint NOT NULL CHECK (chains > 0),
     singleton   boolean NOT NULL DEFAULT true UNIQUE CHECK (singleton)
 );
-INSERT INTO audit.log_info DEFAULT VALUES;
 """
 
-SEED_HEADS = f"""
-INSERT INTO audit.chain_heads (chain, hash)
-SELECT c, '\\x{GENESIS_HEX}'::bytea FROM generate_series(0, {CHAINS - 1}) AS c;
-"""
+SEED = f"INSERT INTO audit.log_info (chains) VALUES ({CHAINS})"
 
 # Refusals. Row triggers on the partitioned table are cloned onto every partition; TRUNCATE
 # triggers are not, so ensure_partitions adds one to each partition it creates.
@@ -140,10 +131,6 @@ CREATE TRIGGER checkpoints_append_only BEFORE UPDATE OR DELETE ON audit.checkpoi
     FOR EACH ROW EXECUTE FUNCTION audit.refuse_change();
 CREATE TRIGGER checkpoints_no_truncate BEFORE TRUNCATE ON audit.checkpoints
     FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change();
-CREATE TRIGGER heads_no_delete BEFORE DELETE ON audit.chain_heads
-    FOR EACH ROW EXECUTE FUNCTION audit.refuse_change();
-CREATE TRIGGER heads_no_truncate BEFORE TRUNCATE ON audit.chain_heads
-    FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change();
 CREATE TRIGGER log_info_append_only BEFORE UPDATE OR DELETE ON audit.log_info
     FOR EACH ROW EXECUTE FUNCTION audit.refuse_change();
 CREATE TRIGGER log_info_no_truncate BEFORE TRUNCATE ON audit.log_info
@@ -151,32 +138,37 @@ CREATE TRIGGER log_info_no_truncate BEFORE TRUNCATE ON audit.log_info
 """
 
 # Chaining, done by the database so that no writer can choose an event's place or hash: a
-# BEFORE INSERT trigger (running as the owner) locks a chain head, numbers the event, links it
-# to the head's hash and computes its own hash from the row.
+# BEFORE INSERT trigger (running as the owner) takes a chain, links the event to the chain's last
+# event, numbers it and computes its hash from the row itself.
 #
-# Choosing a chain. Issue 3 item 4: one global chain makes every writer queue on one row lock
-# held until its transaction commits, which halves throughput at 8 clients. Instead a writer
-# takes a heads row nobody holds (SKIP LOCKED): first the one its backend pid points at, so that
-# connections spread out and usually keep "their" chain, then any free one. Only when every
-# chain is held does a writer wait, on one fixed row. The price: events are totally ordered only
-# within a chain, so the global order across chains is the checkpoints' (audit/checkpoints.py),
-# and a reader of a single chain sees only part of the story. The row lock also makes
-# REPEATABLE READ callers liable to a serialisation failure under contention, which they retry
-# as usual.
+# Choosing a chain. Issue 3 item 4: one global chain makes every writer queue on one lock held
+# until its transaction commits, which halves throughput at 8 clients. Instead a writer takes a
+# chain nobody holds: first the one its backend pid points at, so connections spread out and
+# usually keep "their" chain, then any free one. Only when every chain is held does it wait, on
+# one fixed chain. The price: events are totally ordered only within a chain, so the order
+# across chains is the checkpoints' (audit/checkpoints.py), and one chain alone tells only part
+# of the story.
 #
-# Within a transaction the held head (chain/seq/hash) lives in a transaction-local setting: a
-# second event reuses the chain (one head per transaction, so writers never deadlock) without
-# reading the table, and the heads row is written once, at commit, by a deferred trigger that
-# acts only for the transaction's last event. Updating the row for every event would leave a
-# chain of row versions that each later event of the same transaction walks again, which makes
-# a bulk job recording thousands of events quadratic. A rolled-back savepoint takes its events,
-# its lock and the setting with it, so the three always agree.
+# The lock is a transaction-scoped advisory lock per chain rather than a "heads" row locked FOR
+# UPDATE and rewritten by every transaction: such a hot row grows a new version per event, which
+# every later writer has to step over until vacuum catches up (and cannot while any long read,
+# such as a verification, holds its snapshot), and its lock and update add WAL to every commit.
+# Instead, holding the chain's lock, the trigger reads the chain's last committed event from the
+# per-partition (chain, seq) index. That read needs a fresh snapshot after the lock is taken,
+# which only READ COMMITTED gives, so other isolation levels are refused rather than risk a fork.
+#
+# Within a transaction the chain's head (chain/seq/hash) is kept in a transaction-local setting,
+# so later events of the same transaction reuse the chain without reading anything, and a
+# transaction never holds two chains (so writers never deadlock). A rolled-back savepoint takes
+# its events, the lock if it took it, and the setting with it, so the three always agree.
 CHAIN = f"""
 CREATE FUNCTION audit.chain_event() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
 DECLARE
   held text := coalesce(current_setting('qorgau.audit_head', true), '');
-  head record;
+  chains integer;
+  pick integer;
+  tail record;
 BEGIN
   -- The time is the row's own (it chose the partition); it may not be back-dated.
   IF NEW.occurred_at < now() OR NEW.occurred_at > clock_timestamp() THEN
@@ -184,31 +176,31 @@ BEGIN
       USING ERRCODE = 'integrity_constraint_violation';
   END IF;
   IF held <> '' THEN
-    SELECT split_part(held, '/', 1)::smallint AS chain, split_part(held, '/', 2)::bigint AS seq,
-           decode(split_part(held, '/', 3), 'hex') AS hash INTO head;
+    NEW.chain := split_part(held, '/', 1)::smallint;
+    NEW.seq := split_part(held, '/', 2)::bigint + 1;
+    NEW.prev_hash := decode(split_part(held, '/', 3), 'hex');
   ELSE
-    SELECT h.chain, h.seq, h.hash INTO head
-      FROM audit.chain_heads h
-     WHERE h.chain = pg_backend_pid() % (SELECT count(*) FROM audit.chain_heads)
-       FOR UPDATE SKIP LOCKED;
-    IF NOT FOUND THEN
-      SELECT h.chain, h.seq, h.hash INTO head
-        FROM audit.chain_heads h
-       ORDER BY hashint8(pg_backend_pid()::bigint * 1024 + h.chain)
-       LIMIT 1
-         FOR UPDATE SKIP LOCKED;
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+      RAISE EXCEPTION 'audit events can only be recorded in READ COMMITTED transactions'
+        USING ERRCODE = 'invalid_transaction_state';
     END IF;
-    IF NOT FOUND THEN
-      SELECT h.chain, h.seq, h.hash INTO head
-        FROM audit.chain_heads h
-       WHERE h.chain = pg_backend_pid() % (SELECT count(*) FROM audit.chain_heads)
-         FOR UPDATE;
+    SELECT l.chains INTO chains FROM audit.log_info l;
+    FOR i IN 0..chains - 1 LOOP
+      pick := (pg_backend_pid() + i) % chains;
+      EXIT WHEN pg_try_advisory_xact_lock({CHAIN_LOCK}, pick);
+      pick := NULL;
+    END LOOP;
+    IF pick IS NULL THEN
+      pick := pg_backend_pid() % chains;
+      PERFORM pg_advisory_xact_lock({CHAIN_LOCK}, pick);
     END IF;
+    SELECT e.seq, e.hash INTO tail
+      FROM audit.events e WHERE e.chain = pick ORDER BY e.seq DESC LIMIT 1;
+    NEW.chain := pick;
+    NEW.seq := coalesce(tail.seq, 0) + 1;
+    NEW.prev_hash := coalesce(tail.hash, '\\x{GENESIS_HEX}'::bytea);
   END IF;
   NEW.id := nextval('audit.events_id_seq');
-  NEW.chain := head.chain;
-  NEW.seq := head.seq + 1;
-  NEW.prev_hash := head.hash;
   NEW.hash := sha256(NEW.prev_hash || {canonical_sql("NEW.")});
   PERFORM set_config('qorgau.audit_head',
                      NEW.chain || '/' || NEW.seq || '/' || encode(NEW.hash, 'hex'), true);
@@ -216,27 +208,39 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION audit.store_head() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+CREATE TRIGGER events_chain BEFORE INSERT ON audit.events
+    FOR EACH ROW EXECUTE FUNCTION audit.chain_event();
+
+-- The heads every checkpoint signs: each chain's last committed event (seq 0 and the genesis
+-- hash for a chain not used yet).
+CREATE FUNCTION audit.heads()
+  RETURNS TABLE (chain smallint, seq bigint, hash bytea, event_id bigint, occurred_at timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $$
+  SELECT c::smallint, coalesce(e.seq, 0), coalesce(e.hash, '\\x{GENESIS_HEX}'::bytea), e.id,
+         e.occurred_at
+    FROM audit.log_info l, generate_series(0, l.chains - 1) AS c
+    LEFT JOIN LATERAL (SELECT x.seq, x.hash, x.id, x.occurred_at FROM audit.events x
+                        WHERE x.chain = c ORDER BY x.seq DESC LIMIT 1) e ON true
+   ORDER BY 1
+$$;
+
+-- The same as a view, for tools that read heads as a table. The heads follow from the events,
+-- so a bulk loader's UPDATE of a head is accepted only when it states the head as it already is.
+CREATE VIEW audit.chain_heads AS SELECT * FROM audit.heads();
+
+CREATE FUNCTION audit.confirm_head() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 BEGIN
-  IF current_setting('qorgau.audit_head', true)
-       = NEW.chain || '/' || NEW.seq || '/' || encode(NEW.hash, 'hex') THEN
-    UPDATE audit.chain_heads
-       SET seq = NEW.seq, hash = NEW.hash, event_id = NEW.id, occurred_at = NEW.occurred_at
-     WHERE chain = NEW.chain AND seq < NEW.seq;
-    IF NOT FOUND THEN
-      RAISE EXCEPTION 'audit chain % cannot move to %', NEW.chain, NEW.seq
-        USING ERRCODE = 'integrity_constraint_violation';
-    END IF;
+  IF (NEW.chain, NEW.seq, NEW.hash) IS DISTINCT FROM (OLD.chain, OLD.seq, OLD.hash) THEN
+    RAISE EXCEPTION 'audit chain % ends at seq %; heads follow the events and cannot be set',
+      OLD.chain, OLD.seq USING ERRCODE = 'integrity_constraint_violation';
   END IF;
-  RETURN NULL;
+  RETURN NEW;
 END
 $$;
 
-CREATE TRIGGER events_chain BEFORE INSERT ON audit.events
-    FOR EACH ROW EXECUTE FUNCTION audit.chain_event();
-CREATE CONSTRAINT TRIGGER events_store_head AFTER INSERT ON audit.events
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION audit.store_head();
+CREATE TRIGGER chain_heads_confirm INSTEAD OF UPDATE ON audit.chain_heads
+    FOR EACH ROW EXECUTE FUNCTION audit.confirm_head();
 """
 
 # Monthly partitions, created ahead by the daily task ``audit.ensure_partitions``. A month whose
@@ -260,6 +264,7 @@ BEGIN
         'CREATE TABLE audit.%I PARTITION OF audit.events FOR VALUES FROM (%L) TO (%L)',
         name, month::timestamp AT TIME ZONE 'UTC',
         (month + interval '1 month')::timestamp AT TIME ZONE 'UTC');
+      EXECUTE format('CREATE UNIQUE INDEX %I ON audit.%I (chain, seq)', name || '_chain_seq', name);
       EXECUTE format('CREATE TRIGGER no_truncate BEFORE TRUNCATE ON audit.%I '
                      'FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change()', name);
       created := created + 1;
@@ -297,9 +302,10 @@ CREATE POLICY events_read ON audit.events FOR SELECT TO qorgau_app
 CREATE POLICY events_auditor ON audit.events FOR SELECT TO qorgau_auditor USING (true);
 """
 
-OWNED_TABLES = ["audit.events", "audit.events_default", "audit.chain_heads", "audit.checkpoints",
-                "audit.log_info"]
-OWNED_ROUTINES = ["audit.refuse_change()", "audit.chain_event()", "audit.store_head()",
+OWNED_TABLES = ["audit.events", "audit.events_default", "audit.checkpoints", "audit.log_info",
+                "audit.chain_heads"]
+OWNED_ROUTINES = ["audit.refuse_change()", "audit.chain_event()", "audit.heads()",
+                  "audit.confirm_head()",
                   "audit.ensure_partitions(integer)", "audit.may_read(bigint, bigint)"]
 
 GRANTS = """
@@ -307,11 +313,11 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA audit FROM PUBLIC;
 GRANT USAGE ON SCHEMA audit TO qorgau_app, qorgau_auditor;
 GRANT SELECT, INSERT ON audit.events TO qorgau_app;
 GRANT SELECT, INSERT ON audit.checkpoints TO qorgau_app;
-GRANT SELECT ON audit.chain_heads, audit.log_info TO qorgau_app;
-GRANT EXECUTE ON FUNCTION audit.ensure_partitions(integer), audit.may_read(bigint, bigint)
-    TO qorgau_app;
-GRANT EXECUTE ON FUNCTION audit.may_read(bigint, bigint) TO qorgau_auditor;
-GRANT SELECT ON audit.events, audit.checkpoints, audit.chain_heads, audit.log_info
+GRANT SELECT ON audit.log_info, audit.chain_heads TO qorgau_app;
+GRANT EXECUTE ON FUNCTION audit.ensure_partitions(integer), audit.may_read(bigint, bigint),
+                          audit.heads() TO qorgau_app;
+GRANT EXECUTE ON FUNCTION audit.may_read(bigint, bigint), audit.heads() TO qorgau_auditor;
+GRANT SELECT ON audit.events, audit.checkpoints, audit.log_info, audit.chain_heads
     TO qorgau_auditor;
 -- Oversight tooling names the people and agencies in a report, and nothing else about them.
 GRANT USAGE ON SCHEMA public TO qorgau_auditor;
@@ -323,7 +329,7 @@ GRANT SELECT (id, agency_id, username, full_name, disabled_at) ON public.users T
 def upgrade() -> None:
     op.execute(ROLES)
     op.execute(TABLES)
-    op.execute(SEED_HEADS)
+    op.execute(SEED)
     op.execute(APPEND_ONLY)
     op.execute(CHAIN)
     op.execute(PARTITIONS)

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from audit import Actor, AuditAction, record
+from audit.trail import CHAIN_LOCK
 from audit.verify import verify
 from services.db import set_actor
 from tests.audit.conftest import admin_connection, app_connection, record_views
@@ -74,13 +75,14 @@ def test_when_every_chain_is_held_a_writer_waits_instead_of_forking(fresh_db_url
     actor = Actor.system("tests")
     with admin_connection(fresh_db_url, autocommit=False) as locker, \
             app_connection(fresh_db_url) as writer_conn:
-        locker.execute("SELECT chain FROM audit.chain_heads FOR UPDATE")
+        locker.execute("SELECT pg_advisory_lock(%s, c) FROM generate_series(0, 31) AS c",
+                       (CHAIN_LOCK,))
         writer_conn.execute("SET lock_timeout = '300ms'")
         with pytest.raises(psycopg.errors.LockNotAvailable):
             with writer_conn.transaction():
                 set_actor(writer_conn, actor)
                 record(writer_conn, actor=actor, action=AuditAction.CHILD_VIEWED,
                        object_type="child", object_id=1)
-        locker.rollback()
+        locker.execute("SELECT pg_advisory_unlock_all()")
         record_views(writer_conn, 1)
     assert verify(fresh_db_url, workers=1).ok

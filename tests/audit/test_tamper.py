@@ -49,6 +49,15 @@ def log(fresh_db_url, private_key) -> Log:
     return log
 
 
+def drop_place_index(url: str, event_id: int) -> None:
+    """Drop the unique (chain, seq) index of the event's partition, which would refuse a forger's
+    duplicate place even with the triggers off."""
+    with admin_connection(url) as conn:
+        partition = conn.execute("SELECT tableoid::regclass::text AS p FROM audit.events"
+                                 " WHERE id = %s", (event_id,)).fetchone()["p"]
+    tamper(url, f"DROP INDEX {partition}_chain_seq")
+
+
 def test_a_changed_field_is_named(log):
     victim = log.events()[2]
     tamper(log.url, "UPDATE audit.events SET outcome = 'denied' WHERE id = %s", (victim["id"],))
@@ -69,6 +78,7 @@ def test_a_deleted_event_is_named_by_the_one_after_the_gap(log):
 def test_an_event_inserted_in_the_middle_is_named(log):
     events = log.events()
     forged_id = 10_000
+    drop_place_index(log.url, events[2]["id"])
     tamper(log.url, "INSERT INTO audit.events SELECT (jsonb_populate_record(NULL::audit.events,"
                     " to_jsonb(e) || jsonb_build_object('id', %s, 'purpose', 'forged'))).*"
                     " FROM audit.events e WHERE id = %s", (forged_id, events[2]["id"]))
@@ -81,6 +91,7 @@ def test_an_event_inserted_in_the_middle_is_named(log):
 def test_two_reordered_events_are_named(log):
     events = log.events()
     first, second = events[2], events[3]
+    drop_place_index(log.url, first["id"])
     tamper(log.url, "UPDATE audit.events SET seq = CASE id WHEN %s THEN %s ELSE %s END"
                     " WHERE id IN (%s, %s)",
            (first["id"], second["seq"], first["seq"], first["id"], second["id"]))
@@ -104,12 +115,10 @@ def test_a_rewritten_suffix_is_caught_only_by_the_signed_checkpoint(log):
 
 
 def test_a_cut_off_chain_end_is_caught_by_the_checkpoint(log):
-    events = log.events()
+    events = log.events()  # the chain's events after checkpoint 2 go too
     covered = [e for e in events if e["seq"] <= 6]
     tamper(log.url, "DELETE FROM audit.events WHERE chain = %s AND seq >= %s",
            (log.chain, covered[-1]["seq"]))
-    tamper(log.url, "UPDATE audit.chain_heads SET seq = %s, hash = %s WHERE chain = %s",
-           (covered[-2]["seq"], covered[-2]["hash"], log.chain))
     report = log.verify()
     assert "rewritten_after_checkpoint" in {p.kind for p in report.problems}
     assert any("holds 5 of its 6 events" in p.message for p in report.problems)
