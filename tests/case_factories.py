@@ -176,3 +176,21 @@ def an_hour_ago() -> datetime:
 def as_app_role(app, actor: Actor):
     """A transaction as the application role with ``actor`` set, to ask row-level security directly."""
     return app.extensions["qorgau_db"].transaction(actor)
+
+
+def actor_of(user) -> Actor:
+    """The acting identity of a test user, as a signed-in request would carry it."""
+    from services.agencies import queries
+    from services.auth.signin import actor_for
+
+    with transaction(SYSTEM) as conn:
+        return actor_for(queries.get_user(conn, user.id), mfa=True)
+
+
+def grant_emergency_access(api_client, child_id: int, *, reason: str = "Child brought to our office "
+                           "at night with injuries; need history now.") -> dict:
+    """Ask for emergency access through the API (the user's own password re-entered)."""
+    response = api_client.post("/api/v1/access-grants", json={
+        "child_id": child_id, "reason": reason, "password": api_client.user.password})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()

@@ -245,8 +245,9 @@ def leave_case(conn, facts: policy.CaseFacts, agency_id: int, *, actor: Actor,
     if outstanding:
         raise Conflict("The agency still has assessments to complete or skip.", field="assessments",
                        assessment_ids=outstanding)
-    queries.mark_left(conn, case.id, agency_id)
+    # Version first: once its agency has left, the supervisor's own statements no longer see the case.
     new = queries.update_case(conn, case.id)
+    queries.mark_left(conn, case.id, agency_id)
     _record(conn, actor, AuditAction.PARTICIPANT_LEFT, new, agency_id=agency_id, version=new.version)
 
 

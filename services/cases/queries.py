@@ -11,6 +11,7 @@ from datetime import date, datetime
 from psycopg.rows import class_row
 
 from services.cases.records import Assessment, Case, CaseParticipant, Entry
+from services.errors import NotFound
 
 CASE_COLUMNS = """c.id, c.child_id, c.region_id, c.district_id, c.lead_agency_id, c.state, c.priority,
     c.opened_at, c.closed_at, c.version, c.closure_requested_at, c.closure_requested_by,
@@ -28,10 +29,13 @@ def update_case(conn, case_id: int, **values) -> Case:
     """Set ``values`` on the case, bump its version and return the new row."""
     sets = ", ".join(f"{column} = %({column})s" for column in values)
     with conn.cursor(row_factory=class_row(Case)) as cur:
-        return cur.execute(
+        case = cur.execute(
             f"UPDATE cases c SET {sets}{', ' if sets else ''}version = version + 1, updated_at = now()"
             f" WHERE c.id = %(case_id)s RETURNING {CASE_COLUMNS}",
             {**values, "case_id": case_id}).fetchone()
+    if case is None:  # row-level security refused what the policy allowed: fail closed
+        raise NotFound("No such record, or it is not yours to see.")
+    return case
 
 
 def participants(conn, case_id: int, *, include_left: bool = True) -> list[CaseParticipant]:
@@ -104,15 +108,21 @@ _FILTERS = """
 
 # A practitioner's cases, by DESIGN.md §4 (services.policy.case_in_scope): those their agency
 # takes part in (a caseworker: assigned to them or not yet assigned in the agency), plus the cases
-# of children under their live emergency grant. Each branch walks an index in id order and stops
-# at the page size; the outer query merges the two.
+# of children under their live emergency grant.
+#
+# The agency's participations are walked newest first on case_participants_agency_idx and each
+# case is fetched by its key, stopping at the page size. Both subqueries are fenced (OFFSET 0):
+# left to itself the planner underestimates how many cases the row-level security filter keeps
+# and reads the whole cases table instead (0.5 s rather than 1 ms for 20,000 cases).
 PRACTITIONER_LIST = f"""
 SELECT * FROM (
-  (SELECT {CASE_COLUMNS}, false AS via_grant
-     FROM case_participants p JOIN cases c ON c.id = p.case_id
-    WHERE p.agency_id = %(agency)s AND p.left_at IS NULL
-      AND (%(supervisor)s OR p.assigned_user_id IS NULL OR p.assigned_user_id = %(user)s)
-      {_FILTERS.replace('c.id <', 'p.case_id <')}
+  (SELECT c.*, false AS via_grant
+     FROM (SELECT p.case_id FROM case_participants p
+            WHERE p.agency_id = %(agency)s AND p.left_at IS NULL
+              AND (%(supervisor)s OR p.assigned_user_id IS NULL OR p.assigned_user_id = %(user)s)
+              AND (%(before_id)s::bigint IS NULL OR p.case_id < %(before_id)s)
+            ORDER BY p.case_id DESC OFFSET 0) p
+     CROSS JOIN LATERAL (SELECT {CASE_COLUMNS} FROM cases c WHERE c.id = p.case_id {_FILTERS} OFFSET 0) c
     ORDER BY p.case_id DESC LIMIT %(limit)s)
   UNION ALL
   (SELECT {CASE_COLUMNS}, true AS via_grant
