@@ -171,7 +171,7 @@ def _open_or_link(conn, row: dict, child_id: int, *, lead: int, worker: int | No
     audit.record(conn, actor=actor, action=AuditAction.CASE_LINKED if linked else AuditAction.CASE_OPENED,
                  object_type="case", object_id=case_id, child_id=child_id,
                  details={"referral_id": row["id"], "lead_agency_id": facts.lead_agency_id})
-    assessment_ids = [_assess(conn, facts, row["id"], kind, actor=actor) for kind in ASSESSMENT_AGENCY_KINDS]
+    assessment_ids = [_assess(conn, facts, row, kind, actor=actor) for kind in ASSESSMENT_AGENCY_KINDS]
     events.on_case_opened(conn, case_id, row["id"], actor=actor)
     return {"id": case_id, "child_id": child_id, "linked": linked,
             "lead_agency_id": facts.lead_agency_id, "assessment_ids": assessment_ids}
@@ -187,19 +187,21 @@ def _join(conn, case_id: int, worker: int | None, *, actor: Actor) -> None:
         case_queries.rejoin(conn, case_id, worker)
 
 
-def _assess(conn, facts: policy.CaseFacts, referral_id: int, kind: str, *, actor: Actor) -> int:
+def _assess(conn, facts: policy.CaseFacts, referral: dict, kind: str, *, actor: Actor) -> int:
     active = [p for p in facts.participants if not p.left]
     by_kind = {p.kind: p for p in active}
     lead = next(p for p in active if p.agency_id == facts.lead_agency_id)
     chosen = next((by_kind[k] for k in ASSESSMENT_AGENCY_KINDS[kind] if k in by_kind), lead)
-    assessment_id = case_queries.insert_assessment(conn, case_id=facts.case_id, referral_id=referral_id,
+    assessment_id = case_queries.insert_assessment(conn, case_id=facts.case_id, referral_id=referral["id"],
                                                    kind=kind, agency_id=chosen.agency_id,
                                                    assignee_user_id=chosen.assigned_user_id)
     audit.record(conn, actor=actor, action=AuditAction.ASSESSMENT_CREATED, object_type="assessment",
                  object_id=assessment_id, child_id=facts.child_id,
                  details={"case_id": facts.case_id, "kind": kind, "agency_id": chosen.agency_id,
-                          "referral_id": referral_id})
-    events.on_assessment_created(conn, assessment_id, actor=actor)
+                          "referral_id": referral["id"]})
+    events.on_assessment_created(conn, assessment_id, case_id=facts.case_id, agency_id=chosen.agency_id,
+                                 assignee_user_id=chosen.assigned_user_id, priority=referral["priority"],
+                                 actor=actor)
     return assessment_id
 
 
@@ -214,7 +216,7 @@ def _request_screen_out(conn, row: dict, recipients: list[Recipient], d: Screeni
                         child_ids, approval_id=approval_id)
     statuses = [r.status if r.agency_id != actor.agency_id else "screen_out_requested" for r in recipients]
     state = conclude(conn, row, statuses, child_ids, actor=actor, notify=False)
-    events.on_approval_requested(conn, approval_id, actor=actor)
+    events.on_approval_requested(conn, approval_id, agency_id=actor.agency_id, actor=actor)
     return {"state": state, "approval_id": approval_id}
 
 
@@ -253,7 +255,8 @@ def tell_referrer(conn, row: dict, status: str, child_ids: list[int], *, actor: 
     update_id = queries.insert_referrer_update(conn, row["id"], row["referring_agency_id"], status)
     record_for_children(conn, actor, AuditAction.REFERRER_UPDATE_SENT, "referral", row["id"],
                         child_ids[:1], status=status, update_id=update_id)
-    events.on_referrer_update(conn, update_id, actor=actor)
+    events.on_referrer_update(conn, update_id, referral_id=row["id"],
+                              agency_id=row["referring_agency_id"], actor=actor)
 
 
 # --- Priority ----------------------------------------------------------------------------------
@@ -273,6 +276,7 @@ def change_priority(conn, row: dict, priority: str, *, reason: str | None, actor
                                      reason_field=reason_field)
     if row["state"] == "submitted":  # confirming the priority acknowledges the referral
         queries.set_state(conn, row["id"], "screening")
+    events.on_acknowledged(conn, row["id"], actor=actor)
     return outcome
 
 
@@ -289,7 +293,7 @@ def _request_downgrade(conn, row: dict, priority: str, *, reason: str | None, ac
                                           reason=reason, proposed_priority=priority)
     record_for_children(conn, actor, AuditAction.PRIORITY_DOWNGRADE_REQUESTED, "referral", row["id"],
                         child_ids, approval_id=approval_id, to_priority=priority)
-    events.on_approval_requested(conn, approval_id, actor=actor)
+    events.on_approval_requested(conn, approval_id, agency_id=actor.agency_id, actor=actor)
     return "downgrade_requested"
 
 

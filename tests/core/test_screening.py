@@ -256,3 +256,43 @@ def test_raising_the_priority_is_direct_and_lowering_it_needs_approval(api, core
     events = [e["action"] for e in audit_events(admin_conn, core.users["social_worker"], since=mark)]
     assert {"priority_confirmed", "priority_changed", "priority_downgrade_requested"} <= set(events)
     assert_problem(api("caseworker").post(path, json={"priority": "immediate", "version": 1}), 403)
+
+
+def running_clocks(admin_conn, subject_type, subject_id) -> dict:
+    rows = admin_conn.execute("SELECT kind, priority, agency_id FROM clocks WHERE subject_type = %s"
+                              " AND subject_id = %s AND stopped_at IS NULL", (subject_type, subject_id))
+    return {r["kind"]: (r["priority"], r["agency_id"]) for r in rows}
+
+
+def test_the_clocks_follow_the_referral_and_its_case(api, child, agencies, admin_conn):
+    social = agencies["social_services"]
+    referral = file_referral(api("caseworker"), [child], [social], risk={"imminent_danger": True})
+    assert running_clocks(admin_conn, "referral", referral["id"]) == {
+        "acknowledgement": ("immediate", social), "screening_decision": ("immediate", social)}
+    topics = admin_conn.execute("SELECT topic, payload FROM outbox WHERE payload->>'referral_id' = %s",
+                                (str(referral["id"]),)).fetchall()
+    assert {"topic": "referral.received", "payload": {"referral_id": referral["id"], "agency_id": social}} in topics
+    case = screen(api("social_worker"), referral, decision="accept").get_json()["cases"][0]
+    assert running_clocks(admin_conn, "referral", referral["id"]) == {}
+    assert running_clocks(admin_conn, "case", case["id"]) == {
+        "first_contact": ("immediate", social), "strategy_meeting": ("immediate", social)}
+    for assessment_id in case["assessment_ids"]:
+        assert running_clocks(admin_conn, "assessment", assessment_id) == {"assessment": ("immediate", social)}
+
+
+def test_a_raised_priority_restarts_the_screening_clock_and_a_confirmation_acknowledges(api, child, agencies,
+                                                                                       admin_conn):
+    referral = file_referral(api("caseworker"), [child], [agencies["social_services"]])
+    path = f"{REFERRALS}/{referral['id']}/priority"
+    assert running_clocks(admin_conn, "referral", referral["id"]) == {
+        "screening_decision": ("standard", agencies["social_services"])}
+    api("social_worker").post(path, json={"priority": "urgent", "version": 1})
+    assert running_clocks(admin_conn, "referral", referral["id"]) == {
+        "screening_decision": ("urgent", agencies["social_services"])}
+    second = api("caseworker").post(f"{REFERRALS}/{referral['id']}/versions", json={
+        "children": [{"child_id": child}], "categories": ["neglect"], "observed_at": referral["observed_at"],
+        "observation": "Corrected.", "receiving_agency_ids": [agencies["social_services"]], "version": 1}).get_json()
+    assert second["priority"] == "urgent"
+    assert running_clocks(admin_conn, "referral", referral["id"]) == {}
+    assert running_clocks(admin_conn, "referral", second["id"]) == {
+        "screening_decision": ("urgent", agencies["social_services"])}
