@@ -70,7 +70,7 @@ SCRIPTS = {
     "no-audit": ACTOR + "END;\n",
     "unchained": ACTOR + "\\set id random(1, 9000000000000000000)\n"
                  f"INSERT INTO audit.events (id, chain, seq, prev_hash, hash, {COLUMNS}) VALUES "
-                 f"(:id, 0, 1, {ZERO}, {ZERO}, {VALUES});\nEND;\n",
+                 f"(:id, 0, :id, {ZERO}, {ZERO}, {VALUES});\nEND;\n",
     "chained-32": ACTOR + f"INSERT INTO audit.events ({COLUMNS}) VALUES ({VALUES});\nEND;\n",
     "chained-1": ACTOR + f"INSERT INTO audit.events ({COLUMNS}) VALUES ({VALUES});\nEND;\n",
 }
