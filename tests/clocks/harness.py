@@ -90,11 +90,14 @@ class Stack:
                    COOKIE_SECURE="false", LOG_LEVEL="INFO", PYTHONUNBUFFERED="1")
         return env
 
-    def worker(self, *, concurrency: int = 1) -> Worker:
-        """A ``celery worker`` subprocess, started and ready to consume."""
+    def worker(self, *, concurrency: int = 4, pool: str = "threads") -> Worker:
+        """A ``celery worker`` subprocess, started and ready to consume.
+
+        Deliveries wait on PostgreSQL and SMTP, so a pool of threads runs several at once; a
+        SIGKILL then interrupts all of them together, which is the harsher test.
+        """
         log = self.folder / f"worker-{len(self.workers)}.log"
-        pool = ["--pool", "solo"] if concurrency == 1 else ["--pool", "prefork", "--concurrency",
-                                                            str(concurrency)]
+        pool = ["--pool", pool, "--concurrency", str(concurrency)]
         with log.open("wb") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "workflows.celery_app:celery_app", "worker",
