@@ -6,8 +6,8 @@ its work: event ids rise with time, event ``i`` goes to chain ``i mod chains`` w
 ``seq``, ``prev_hash`` is that chain's previous hash, and ``hash = sha256(prev_hash ||
 canonical)`` with the canonical bytes of ``audit/canonical.py`` (checked against
 ``canonical_bytes`` for the first events of every run). At the end each chain's head row is moved
-to its last event, so ``flask audit verify`` finds every chain whole and the next real event links
-on.
+to its last event where heads are a table (where they are a view of the events, nothing is
+needed), so ``flask audit verify`` finds every chain whole and the next real event links on.
 
 What happens to a referral, as events (lag after filing): the filer signs in (-5 min) and files
 it (0); the receiving agency's screener opens it and the child's record (30, 35 min); the
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import multiprocessing
 import random
 from datetime import datetime, timezone
 
@@ -252,33 +253,81 @@ def _rates(slots, plan, m, sample_size=50_000, target=None):
     return rates
 
 
-def write_events(url: str, plan, world, facts, progress) -> int:
-    """Write ``plan.audit_events`` chained events; return how many were written."""
-    global DECISION_LAGS
+PARTS = 2  # writer processes: the stream is cheap to walk twice, hashing and COPY are not
+
+
+def write_events(url: str, plan, world, facts, progress, parts: int = PARTS) -> int:
+    """Write ``plan.audit_events`` chained events; return how many were written.
+
+    ``parts`` processes walk the same event stream; each formats, hashes and COPYs the events
+    of its own chains (``chain mod parts``), so every event is written once and the result does
+    not depend on ``parts``.
+    """
+    global DECISION_LAGS, _JOB
     from bench.generate import DECISION_LAG
     DECISION_LAGS = tuple(lag * (4 if late else 1) for lag in DECISION_LAG for late in (0, 1))
     m = plan.referrals
-    total = plan.audit_events
     with psycopg.connect(url) as conn:
-        chains = conn.execute("SELECT count(*) FROM audit.chain_heads").fetchone()[0]
-    actors = Actors(world)
+        chains = conn.execute("SELECT count(*) FROM audit.chain_heads").fetchone()[0]  # before any event
     slots = _slots(plan, world, facts, plan.seed)
     # Aim a little under the total; the rest are queue listings in the last hours (below).
-    rates = _rates(slots, plan, m, target=int(total * 0.99)) if m else [0.0] * len(slots)
-    progress.stage("audit events", total)
-    writer = _Writer(url, chains, actors, progress)
+    rates = _rates(slots, plan, m, target=int(plan.audit_events * 0.99)) if m else [0.0] * len(slots)
+    progress.stage("audit events", plan.audit_events)
+    ctx = multiprocessing.get_context("fork")
+    done = ctx.Value("q", 0)
+    _JOB = (url, plan, world, slots, rates, chains, parts, done)
+    heads: dict[int, tuple] = {}
+    written = 0
+    with ctx.Pool(parts) as pool:
+        pending = pool.map_async(_write_part, range(parts))
+        reported = 0
+        while not pending.ready():
+            pending.wait(0.5)
+            now = done.value
+            progress.advance(now - reported)
+            reported = now
+        for part_heads, rows in pending.get():
+            heads.update(part_heads)
+            written += rows
+    progress.advance(plan.audit_events - reported)
+    progress.done()
+    with psycopg.connect(url, autocommit=True) as conn:
+        kind = conn.execute("SELECT relkind FROM pg_class WHERE oid = 'audit.chain_heads'::regclass").fetchone()[0]
+        if kind == "r":  # a heads table the trigger keeps; a view of the events needs nothing
+            for chain, (seq, digest, event_id, at_us) in heads.items():
+                if seq:
+                    at = datetime.fromtimestamp(at_us // US, timezone.utc).replace(microsecond=at_us % US)
+                    conn.execute("UPDATE audit.chain_heads SET seq = %s, hash = %s, event_id = %s,"
+                                 " occurred_at = %s WHERE chain = %s", (seq, digest, event_id, at, chain))
+    return written
+
+
+_JOB: tuple = ()
+
+
+def _write_part(part: int):
+    """One writer process: walk the whole stream, write the events of chains ``part mod parts``."""
+    url, plan, world, slots, rates, chains, parts, done = _JOB
+    writer = _Writer(url, chains, Actors(world), part, parts, done, plan.audit_events)
+    _walk(plan, world, slots, rates, writer)
+    return writer.close()
+
+
+def _walk(plan, world, slots, rates, writer) -> None:
+    """Hand every event to ``writer.emit`` in time order."""
+    m = plan.referrals
+    total = plan.audit_events
     end = plan.end_us
     step = plan.span_us / max(1, m)
     fixed = [(k, lag, make) for k, (name, lag, make) in enumerate(slots) if lag is not None and rates[k] > 0]
     variable = [(k, make) for k, (name, lag, make) in enumerate(slots) if lag is None and rates[k] > 0]
     # Fixed lags as (whole referral units, fraction): the stream of base b holds, in fraction
     # order, slot k's event of referral b - whole_k.
-    placed = sorted(((lag / step) // 1, (lag / step) % 1, k, lag, make) for k, lag, make in fixed)
-    order = sorted(placed, key=lambda p: p[1])
-    lo = int(min((p[0] for p in placed), default=0))
-    hi = int(max((p[0] for p in placed), default=0))
+    placed = [((lag / step) // 1, (lag / step) % 1, k, lag, make) for k, lag, make in fixed]
+    order = [(int(p[0]), p[2], p[3], p[4]) for p in sorted(placed, key=lambda p: (p[1], p[2]))]
+    lo = min((p[0] for p in order), default=0)
+    hi = max((p[0] for p in order), default=0)
     counters = [0] * len(slots)
-    taken = [0] * len(slots)
     heap: list = []
     push, pop = heapq.heappush, heapq.heappop
     serial = 0
@@ -294,11 +343,12 @@ def write_events(url: str, plan, world, facts, progress) -> int:
                     continue
                 c = counters[k]
                 counters[k] = c + 1
-                if int((c + 1) * rates[k]) > int(c * rates[k]):
+                r = rates[k]
+                if int((c + 1) * r) > int(c * r):
                     serial += 1
                     push(heap, (ev[0], serial, ev[1]))
-        for whole, _, k, lag, make in order:
-            j = b - int(whole)
+        for whole, k, lag, make in order:
+            j = b - whole
             if j < 0 or j >= m:
                 continue
             when = start + (j * span + lag * m) // m
@@ -316,7 +366,6 @@ def write_events(url: str, plan, world, facts, progress) -> int:
                 t, _, e = pop(heap)
                 emit(t, e)
             emit(when, ev)
-            taken[k] += 1
     while heap and writer.count < total:
         t, _, e = pop(heap)
         emit(t, e)
@@ -329,30 +378,39 @@ def write_events(url: str, plan, world, facts, progress) -> int:
         for n in range(missing):
             u = users[n % len(users)]
             emit(t0 + n * gap, ("referral_listed", u, "referral_queue", None, 0, "casework", "{}", "allowed"))
-    return writer.close()
 
 
 class _Writer:
-    """Numbers, chains, hashes and COPYs events handed to it in time order."""
+    """Numbers and chains every event handed to it in time order; hashes and COPYs its own."""
 
-    def __init__(self, url, chains, actors, progress):
+    def __init__(self, url, chains, actors, part, parts, done, total):
         self.sink = Sink(url, "audit.events", COLUMNS, chunk=10000)
         self.chains = chains
+        self.part, self.parts = part, parts
+        self.done = done
+        self.total = total
         self.seq = [0] * chains
         self.prev = [GENESIS] * chains
-        self.actors = actors
-        self.progress = progress
-        self.ts = Timestamps()
-        self.count = 0
-        self.url = url
-        self.last_time = 0
         self.last_id = [0] * chains
         self.last_at = [0] * chains
+        self.actors = actors
+        self.ts = Timestamps()
+        self.count = 0
+        self.last_time = 0
 
     def emit(self, when: int, ev) -> None:
-        action, u, otype, oid, child, purpose, details, outcome = ev
+        if self.count >= self.total:
+            return
         i = self.count + 1
-        chain = self.count % self.chains
+        self.count = i
+        self.last_time = when
+        if self.part == 0 and i % 100_000 == 0:
+            with self.done.get_lock():
+                self.done.value = i
+        chain = (i - 1) % self.chains
+        if chain % self.parts != self.part:
+            return
+        action, u, otype, oid, child, purpose, details, outcome = ev
         seq = self.seq[chain] + 1
         at_copy, at_canon = self.ts.both(when)
         a = self.actors
@@ -362,12 +420,18 @@ class _Writer:
             sess_canon = f'"{sess}"'
         else:
             sess, sess_canon = NULL, "null"
-        child_canon = str(child) if child else "null"
-        child_copy = str(child) if child else NULL
-        oid_canon = f'"{oid}"' if oid is not None else "null"
-        oid_copy = oid if oid is not None else NULL
-        purpose_canon = f'"{purpose}"' if purpose else "null"
-        purpose_copy = purpose or NULL
+        if child:
+            child_canon = child_copy = str(child)
+        else:
+            child_canon, child_copy = "null", NULL
+        if oid is not None:
+            oid_canon, oid_copy = f'"{oid}"', oid
+        else:
+            oid_canon, oid_copy = "null", NULL
+        if purpose:
+            purpose_canon, purpose_copy = f'"{purpose}"', purpose
+        else:
+            purpose_canon, purpose_copy = "null", NULL
         canon = (f'{{"action":"{action}",{a.canon_actor[u]}"at":"{at_canon}",{a.canon_auth[u]}'
                  f'"chain":{chain},{a.canon_channel[u]}"child_id":{child_canon},{a.canon_addr[u]}'
                  f'"details":{details},"id":{i},"object_id":{oid_canon},"object_type":"{otype}",'
@@ -375,7 +439,7 @@ class _Writer:
                  f'"session_ref":{sess_canon},{a.canon_tail_ua[u]}')
         prev = self.prev[chain]
         digest = hashlib.sha256(prev + canon.encode()).digest()
-        if i <= self.chains:
+        if seq == 1:
             self._check(i, chain, seq, when, ev, req, sess, canon)
         self.sink.add(f"{i}\t{chain}\t{seq}\t{at_copy}\t{action}\t{outcome}\t{a.copy_actor[u]}\t{otype}\t"
                       f"{oid_copy}\t{child_copy}\t{purpose_copy}\t{req}\t{a.copy_addr_ua[u]}\t{sess}\t"
@@ -384,10 +448,6 @@ class _Writer:
         self.prev[chain] = digest
         self.last_id[chain] = i
         self.last_at[chain] = when
-        self.last_time = when
-        self.count = i
-        if i % 100_000 == 0:
-            self.progress.advance(100_000)
 
     def _check(self, i, chain, seq, when, ev, req, sess, canon) -> None:
         """The fast canonical text must be the audit module's own bytes."""
@@ -415,16 +475,9 @@ class _Writer:
         if expected != canon.encode():
             raise AssertionError(f"canonical bytes differ for event {i}:\n{expected!r}\n{canon.encode()!r}")
 
-    def close(self) -> int:
-        self.progress.advance(self.count % 100_000)
-        self.progress.done()
-        self.sink.close()
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            for chain in range(self.chains):
-                if self.seq[chain]:
-                    at = datetime.fromtimestamp(self.last_at[chain] // US, timezone.utc).replace(
-                        microsecond=self.last_at[chain] % US)
-                    conn.execute("UPDATE audit.chain_heads SET seq = %s, hash = %s, event_id = %s,"
-                                 " occurred_at = %s WHERE chain = %s",
-                                 (self.seq[chain], self.prev[chain], self.last_id[chain], at, chain))
-        return self.count
+    def close(self):
+        """Finish the COPY; return this part's chain heads and its row count."""
+        rows = self.sink.close()
+        heads = {c: (self.seq[c], self.prev[c], self.last_id[c], self.last_at[c])
+                 for c in range(self.chains) if c % self.parts == self.part}
+        return heads, rows

@@ -50,32 +50,33 @@ class Sink:
         return self.rows
 
 
+_HMS = [f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)]
+DAY_US = 86400 * US
+
+
 class Timestamps:
     """Microseconds since the epoch as COPY text (``2026-01-02 03:04:05.000006+00``) and as the
-    audit canonical form (``2026-01-02T03:04:05.000006Z``), with the minute cached."""
+    audit canonical form (``2026-01-02T03:04:05.000006Z``); dates are cached, times looked up."""
 
     def __init__(self):
-        self._copy: dict[int, str] = {}
-        self._canon: dict[int, str] = {}
+        self._days: dict[int, str] = {}
+
+    def _day(self, day: int) -> str:
+        text = self._days.get(day)
+        if text is None:
+            text = self._days[day] = time.strftime("%Y-%m-%d", time.gmtime(day * 86400))
+        return text
 
     def copy(self, us: int) -> str:
-        minute, rest = divmod(us, 60 * US)
-        prefix = self._copy.get(minute)
-        if prefix is None:
-            if len(self._copy) > 400_000:
-                self._copy.clear()
-            prefix = self._copy[minute] = time.strftime("%Y-%m-%d %H:%M:", time.gmtime(minute * 60))
-        return f"{prefix}{rest // US:02d}.{rest % US:06d}+00"
+        day, rest = divmod(us, DAY_US)
+        second, micro = divmod(rest, US)
+        return f"{self._days.get(day) or self._day(day)} {_HMS[second]}.{micro:06d}+00"
 
     def both(self, us: int) -> tuple[str, str]:
-        minute, rest = divmod(us, 60 * US)
-        prefix = self._canon.get(minute)
-        if prefix is None:
-            if len(self._canon) > 400_000:
-                self._canon.clear()
-            prefix = self._canon[minute] = time.strftime("%Y-%m-%d %H:%M:", time.gmtime(minute * 60))
-        tail = f"{rest // US:02d}.{rest % US:06d}"
-        return f"{prefix}{tail}+00", f"{prefix[:10]}T{prefix[11:]}{tail}Z"
+        day, rest = divmod(us, DAY_US)
+        second, micro = divmod(rest, US)
+        date, hms = self._days.get(day) or self._day(day), _HMS[second]
+        return f"{date} {hms}.{micro:06d}+00", f"{date}T{hms}.{micro:06d}Z"
 
 
 def secondary_indexes(conn, tables: list[str]) -> list[tuple[str, str]]:

@@ -76,6 +76,8 @@ CASE_LENGTH = ((30, 90), (90, 240), (240, 540))
 CHILD_AGE_WEIGHTS = (3, 3, 3, 4, 4, 5, 7, 7, 7, 7, 8, 8, 9, 9, 9, 8, 7, 6)  # by year of age
 
 PASSWORD = "bench-password-2026"
+UNIT_US = {"minutes": 60 * US, "hours": HOUR, "working_hours": 8 * HOUR // 3,
+           "working_days": int(1.4 * DAY), "months": int(30.4 * DAY)}
 
 
 @dataclass(frozen=True)
@@ -90,17 +92,13 @@ class Plan:
         hour=0, minute=0, second=0, microsecond=0))
     years: float = 2.0
 
-    @property
-    def end_us(self) -> int:
-        return int(self.as_of.timestamp()) * US
-
-    @property
-    def span_us(self) -> int:
-        return int(self.years * 365.25 * DAY)
-
-    @property
-    def start_us(self) -> int:
-        return self.end_us - self.span_us
+    def __post_init__(self):
+        end = int(self.as_of.timestamp()) * US
+        span = int(self.years * 365.25 * DAY)
+        # Plain attributes: these are read for every row and event.
+        object.__setattr__(self, "end_us", end)
+        object.__setattr__(self, "span_us", span)
+        object.__setattr__(self, "start_us", end - span)
 
     def filed_at(self, j: int) -> int:
         """When referral ``j`` (0-based) was filed: evenly over the span, in id order."""
@@ -144,7 +142,7 @@ class Facts:
 CORE_TABLES = ["regions", "districts", "agencies", "users", "user_roles", "children", "referrals",
                "referral_referrers", "referral_children", "referral_recipients", "referrer_updates",
                "cases", "case_referrals", "case_participants", "assessments", "chronology_entries",
-               "chronology_bodies"]
+               "chronology_bodies", "clocks", "escalations"]
 
 
 def generate(url: str, plan: Plan, progress: Progress | None = None) -> dict:
@@ -209,6 +207,10 @@ def _finish(conn, tables: list[str]) -> None:
     conn.execute("SET maintenance_work_mem = '256MB'")
     for table in tables:
         conn.execute(f"ANALYZE {table}")
+
+
+def assigned_or(worker: int, assigned) -> int | None:
+    return None if assigned == NULL else worker
 
 
 def _pick(cum: list[float], rng_random) -> int:
@@ -321,6 +323,84 @@ class Generator:
         self.progress.done()
         self._close(sink)
 
+    # --- clocks ----------------------------------------------------------------------------
+
+    def _open_clocks(self) -> None:
+        """Sinks for clocks and escalations, and the national default policy's durations."""
+        with psycopg.connect(self.url) as conn:
+            self.policy_id = conn.execute(
+                "SELECT id FROM deadline_policies WHERE region_id IS NULL ORDER BY version DESC LIMIT 1"
+            ).fetchone()[0]
+            rules = conn.execute("SELECT clock_kind, priority, amount, unit FROM deadline_rules"
+                                 " WHERE policy_id = %s", (self.policy_id,)).fetchall()
+        self.rules = {(k, p): (amount, unit) for k, p, amount, unit in rules}
+        self.clocks_sink = self._sink("clocks", (
+            "id", "kind", "subject_type", "subject_id", "child_id", "region_id", "agency_id",
+            "assignee_user_id", "priority", "policy_id", "amount", "unit", "started_at", "started_by",
+            "due_at", "reminder_at", "level_2_at", "level_3_at", "reminded_at", "escalation_level",
+            "escalation_state", "next_action_at", "stopped_at", "stopped_by", "stop_reason", "created_at"))
+        self.escalations_sink = self._sink("escalations", (
+            "id", "clock_id", "round", "cause", "level", "clock_kind", "priority", "subject_type",
+            "subject_id", "child_id", "region_id", "agency_id", "assignee_user_id", "raised_at",
+            "level_changed_at", "state", "acknowledged_at", "acknowledged_by", "acknowledged_level",
+            "resolved_at", "resolved_by", "resolution"))
+        self._clock_sinks = (self.clocks_sink, self.escalations_sink)
+        self.clock_id = self.escalation_id = 0
+
+    def _clock(self, kind, subject_type, subject_id, child, region, agency, assignee, p, start,
+               stop, stopper) -> None:
+        """One clock (and its escalation, if its ladder was climbed before ``stop`` or as_of).
+
+        Due times use calendar approximations of the policy's units (a working day is 1.4
+        calendar days, a month 30.4 days): enough for load, not the calendar arithmetic of
+        services/clocks, which the application applies to every clock it starts itself."""
+        rule = self.rules.get((kind, PRIORITIES[p])) or self.rules.get((kind, "any"))
+        if rule is None:
+            return
+        amount, unit = rule
+        length = int(amount * UNIT_US[unit])
+        due = start + length
+        reminder = start + length * 3 // 4
+        level_2 = due + int(1.4 * DAY)
+        level_3 = level_2 + int(4.2 * DAY)
+        end = self.plan.end_us
+        upto = stop or end  # the sweep has taken every step due before this
+        level = 3 if level_3 <= upto else 2 if level_2 <= upto else 1 if due <= upto else 0
+        ts = self.ts.copy
+        self.clock_id += 1
+        cid = self.clock_id
+        if stop:
+            next_at, state = NULL, "resolved" if level else "none"
+        else:
+            upcoming = [x for x in (reminder, due, level_2, level_3) if x > end]
+            next_at = ts(upcoming[0]) if upcoming else NULL
+            state = "open" if level else "none"
+        acknowledged = bool(level) and not stop and (cid % 10) < 3
+        if acknowledged:
+            state = "acknowledged"
+        bosses = self.world_.supervisors[agency]
+        boss = bosses[cid % len(bosses)] if bosses else None
+        self.clocks_sink.add(
+            f"{cid}\t{kind}\t{subject_type}\t{subject_id}\t{child}\t{region}\t{agency}\t"
+            f"{NULL if assignee is None else assignee}\t{PRIORITIES[p]}\t{self.policy_id}\t{amount}\t{unit}\t"
+            f"{ts(start)}\t{NULL}\t{ts(due)}\t{ts(reminder)}\t{ts(level_2)}\t{ts(level_3)}\t"
+            f"{ts(reminder) if reminder <= upto else NULL}\t{level}\t{state}\t{next_at}\t"
+            f"{ts(stop) if stop else NULL}\t{NULL if not stop or stopper is None else stopper}\t"
+            f"{'completed' if stop else NULL}\t{ts(start)}")
+        if level:
+            self.escalation_id += 1
+            changed = (due, level_2, level_3)[level - 1]
+            if stop:
+                tail = f"resolved\t{NULL}\t{NULL}\t{NULL}\t{ts(stop)}\t{NULL}\tclock_stopped"
+            elif acknowledged and boss is not None:
+                tail = f"acknowledged\t{ts(changed + HOUR)}\t{boss}\t{level}\t{NULL}\t{NULL}\t{NULL}"
+            else:
+                tail = f"open\t{NULL}\t{NULL}\t{NULL}\t{NULL}\t{NULL}\t{NULL}"
+            self.escalations_sink.add(
+                f"{self.escalation_id}\t{cid}\t1\tdeadline_breached\t{level}\t{kind}\t{PRIORITIES[p]}\t"
+                f"{subject_type}\t{subject_id}\t{child}\t{region}\t{agency}\t"
+                f"{NULL if assignee is None else assignee}\t{ts(due)}\t{ts(changed)}\t{tail}")
+
     # --- referrals, cases and what hangs off them -------------------------------------------
 
     def referrals(self) -> None:
@@ -356,6 +436,7 @@ class Generator:
         entries = self._sink("chronology_entries", ("id", "case_id", "child_id", "kind", "visibility",
                                                     "author_user_id", "agency_id", "occurred_at", "created_at"))
         bodies = self._sink("chronology_bodies", ("entry_id", "body"))
+        self._open_clocks()
         open_case = array("q", bytes(8 * n))       # the child's open case id, 0 if none
         open_until = array("q", bytes(8 * n))      # when that case closes
         case_id = assessment_id = entry_id = 0
@@ -440,6 +521,10 @@ class Generator:
             else:
                 for a in rcpts:
                     recipients.add(f"{rid}\t{a}\tpending\t{NULL}\t{NULL}\t{NULL}" + (f"\t{NULL}" if has_note else ""))
+            stop = decided_at if decided else 0
+            # One running clock per subject and kind (clocks_running_key): the lead recipient's.
+            self._clock("screening_decision", "referral", rid, c + 1, region, lead, screener, p, t,
+                        stop, decider if stop else None)
             first_case = 0
             new_first = 0
             if state == ACCEPTED:
@@ -488,6 +573,16 @@ class Generator:
                             f"{assessment_id}\t{case_id}\t{kind}\t{agency}\t{who}\t"
                             f"{'completed' if done else 'assigned'}\t{'assessed' if done else NULL}\t"
                             f"{ts(decided_at + 30 * 60 * US)}\t{ts(done_at) if done else NULL}{extra}")
+                    child_region = w.region_of_district[child_district]
+                    self._clock("first_contact", "case", case_id, k + 1, child_region, lead, assigned_or(worker, assigned),
+                                p, decided_at, decided_at + DAY if decided_at + DAY <= end else 0, worker)
+                    for nth, (agency, who) in enumerate(((psych, psych_worker), (lead, worker))):
+                        self._clock("assessment", "assessment", assessment_id - 1 + nth, k + 1, child_region,
+                                    agency, who, p, decided_at, done_at if done else 0, who if done else None)
+                    self._clock("whole_assessment", "case", case_id, k + 1, child_region, lead,
+                                assigned_or(worker, assigned), p, t, done_at if done else 0, worker if done else None)
+                    self._clock("first_review", "case", case_id, k + 1, child_region, lead,
+                                assigned_or(worker, assigned), p, decided_at, closed_flag, worker if closed_flag else None)
                     contact_at = decided_at + DAY
                     if contact_at <= end:
                         entry_id += 1
@@ -519,4 +614,4 @@ class Generator:
                 self.progress.advance(10000)
         self.progress.done()
         self._close(referrals, referrers, rchildren, recipients, updates, cases, case_refs,
-                    participants, assessments, entries, bodies)
+                    participants, assessments, entries, bodies, *self._clock_sinks)
