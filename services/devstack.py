@@ -335,6 +335,8 @@ def run(env: dict[str, str]) -> int:
             sys.executable, "-m", "celery", "-A", CELERY_APP, "beat", "--loglevel", log_level,
             "--schedule", str(var / "celerybeat-schedule"),
         ])
+        # The outbox relay (workflows/outbox.py): publishes committed notifications to the broker.
+        children.start("relay", [sys.executable, "-m", "flask", "--app", FLASK_APP, "outbox", "relay"])
         wait_until_serving(f"http://127.0.0.1:{port}/healthz", children)
 
         credentials = var / "demo-credentials.json"

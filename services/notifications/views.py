@@ -1,6 +1,8 @@
 """API: your in-app notifications; the outbox's dead letters (system admin); ``flask outbox relay``."""
 from __future__ import annotations
 
+import signal
+import threading
 from typing import Annotated
 
 import click
@@ -118,4 +120,7 @@ def relay_command(once: bool) -> None:
     if once:
         click.echo(f"relayed {relay.relay_once(current_app.extensions['qorgau_db'])} row(s)")
         return
-    relay.run_forever(current_app.extensions["qorgau_db"], settings.app_database_url)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # finish the batch in hand, then exit 0
+        signal.signal(signum, lambda *_: stop.set())
+    relay.run_forever(current_app.extensions["qorgau_db"], settings.app_database_url, stop=stop)
