@@ -7,8 +7,11 @@ even though the request's own transaction is rolled back.
 """
 from __future__ import annotations
 
+import hashlib
+
 import audit
 from audit import Actor, AuditAction
+from audit.details import AuditValueError, check_code
 from services.errors import AccessDenied, AuthenticationRequired, NotFound
 
 
@@ -19,9 +22,20 @@ def record_denial(actor: Actor, action: AuditAction, object_type: str, object_id
 
     with transaction(actor) as conn:
         audit.record(conn, actor=actor, action=AuditAction.ACCESS_DENIED,
-                     object_type=object_type, object_id=None if object_id is None else str(object_id),
+                     object_type=object_type, object_id=_probed_id(object_id),
                      child_id=child_id, outcome="denied",
                      details={"attempted": action.value, **({"reason": reason} if reason else {})})
+
+
+def _probed_id(object_id) -> str | None:
+    """The id a request asked for, as the audit trail may store it: a probe with arbitrary text
+    in the URL is recorded by a digest of that text, never the text itself."""
+    if object_id is None:
+        return None
+    try:
+        return check_code("object_id", object_id)
+    except AuditValueError:
+        return "sha256:" + hashlib.sha256(str(object_id).encode()).hexdigest()[:16]
 
 
 def require_signed_in(actor: Actor | None) -> Actor:

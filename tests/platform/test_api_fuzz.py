@@ -3,12 +3,14 @@ invalid, for every documented operation, and every answer must be below 500 (4xx
 document). New endpoints are covered as soon as they are documented."""
 from __future__ import annotations
 
+import os
+
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from tests.platform.helpers import token_for
 
-EXAMPLES = 12
+EXAMPLES = int(os.environ.get("QORGAU_FUZZ_EXAMPLES", "6"))  # QORGAU_LONG runs use more
 
 
 def test_no_request_produces_a_500(app, world):
