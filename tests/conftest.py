@@ -12,6 +12,9 @@ import uuid
 import psycopg
 import pytest
 
+# Must be set before services.auth.passwords is imported (see there).
+os.environ.setdefault("QORGAU_TEST_CHEAP_HASHING", "1")
+
 from services.migrate import upgrade
 from services.settings import Settings, app_url_from
 
