@@ -41,7 +41,7 @@ CATEGORIES = {
     "emotional_abuse": _l("Emotional abuse"),
     "domestic_violence_witnessed": _l("Domestic violence witnessed"),
     "bullying": _l("Bullying"),
-    "self_harm_suicide_risk": _l("Self-harm or suicide risk"),
+    "self_harm_or_suicide_risk": _l("Self-harm or suicide risk"),
     "online_exploitation": _l("Online exploitation"),
     "other": _l("Other"),
 }
@@ -153,7 +153,7 @@ def init_filters(app) -> None:
               "recipient_status": RECIPIENT_STATUSES, "case_state": CASE_STATES,
               "entry_kind": ENTRY_KINDS, "visibility": VISIBILITIES,
               "assessment_kind": ASSESSMENT_KINDS, "assessment_state": ASSESSMENT_STATES,
-              "approval_kind": APPROVAL_KINDS, "asq_answer": ASQ_ANSWERS,
+              "approval_kind": APPROVAL_KINDS, "asq_answer": ASQ_ANSWERS, "asq_question": ASQ_QUESTIONS,
               "clock_kind": CLOCK_KINDS, "assessment_outcome": ASSESSMENT_OUTCOMES}
     for name, table in tables.items():
         app.add_template_filter(lambda code, t=table: label(t, code), name)

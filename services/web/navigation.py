@@ -21,7 +21,7 @@ class NavItem:
 PRACTITIONERS = frozenset({"caseworker", "supervisor"})
 
 ITEMS = (
-    NavItem("queue.my_queue", _l("My queue"), PRACTITIONERS),
+    NavItem("referrals_web.my_queue", _l("My queue"), PRACTITIONERS),
     NavItem("referrals_web.new_referral", _l("File a referral"), frozenset({"caseworker"})),
     NavItem("cases_web.list_cases", _l("Cases"), PRACTITIONERS | {"oversight"}),
     NavItem("children_web.search", _l("Children"), PRACTITIONERS),
