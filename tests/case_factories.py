@@ -154,19 +154,21 @@ def finish_assessments(admin_conn, case: CaseRef) -> None:
                        " completed_at = now() WHERE case_id = %s", (case.id,))
 
 
-def audit_events(admin_conn, action: str, *, object_id=None, actor: int | None = None,
-                 outcome: str | None = None, since: datetime | None = None) -> list[dict]:
+def audit_events(admin_conn, action: str, *, object_id=None, object_type: str | None = None,
+                 actor: int | None = None, outcome: str | None = None,
+                 since: datetime | None = None) -> list[dict]:
     """Audit events of ``action`` (newest last), narrowed by object, actor and outcome."""
     return admin_conn.execute(
         """SELECT action, outcome, actor_user_id, object_type, object_id, child_id, purpose, details
              FROM audit.events
             WHERE action = %s AND (%s::text IS NULL OR object_id = %s)
+              AND (%s::text IS NULL OR object_type = %s)
               AND (%s::bigint IS NULL OR actor_user_id = %s)
               AND (%s::text IS NULL OR outcome = %s)
               AND (%s::timestamptz IS NULL OR occurred_at >= %s)
             ORDER BY id""",
         (action, None if object_id is None else str(object_id), None if object_id is None else str(object_id),
-         actor, actor, outcome, outcome, since, since)).fetchall()
+         object_type, object_type, actor, actor, outcome, outcome, since, since)).fetchall()
 
 
 def an_hour_ago() -> datetime:

@@ -86,7 +86,7 @@ def test_people_outside_the_case_see_nothing(api, written, cw):
 def test_reading_the_chronology_is_audited(api, written, admin_conn, cw):
     case, _ = written
     api("police_worker").get(f"/api/v1/cases/{case.id}/chronology")
-    event = audit_events(admin_conn, "chronology_viewed", object_id=case.id,
+    event = audit_events(admin_conn, "chronology_viewed", object_id=case.id, object_type="case",
                          actor=cw.users["police_worker"].id)[-1]
     assert event["child_id"] == case.child_id and event["details"] == {"count": 4, "hidden_count": 2}
     added = audit_events(admin_conn, "chronology_entry_added", object_id=case.id)
@@ -215,7 +215,7 @@ def test_the_childs_timeline_merges_their_cases_and_filters(api, new_case, cw, a
     # Social services only take part in the current case: the old one is not theirs to see.
     social = api("social_worker").get(f"/api/v1/children/{case.child_id}/chronology").get_json()["items"]
     assert {e["case_id"] for e in social} == {case.id}
-    event = audit_events(admin_conn, "chronology_viewed", object_id=case.child_id,
+    event = audit_events(admin_conn, "chronology_viewed", object_id=case.child_id, object_type="child",
                          actor=cw.users["social_worker"].id)[-1]
     assert event["object_type"] == "child" and event["details"]["case_ids"] == [case.id]
     assert api("health_worker").get(f"/api/v1/children/{case.child_id}/chronology").status_code == 404

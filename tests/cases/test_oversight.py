@@ -54,7 +54,7 @@ def test_practitioners_and_other_regions_cannot_instruct(api, new_case, admin_co
     for who in ("social_supervisor", "far_oversight"):
         response = api(who).post(f"/api/v1/cases/{case.id}/instructions", json={"body": "Do this."})
         assert response.status_code == 404, who
-        assert audit_events(admin_conn, "access_denied", object_id=case.id,
+        assert audit_events(admin_conn, "access_denied", object_id=case.id, object_type="case",
                             actor=cw.users[who].id)[-1]["details"]["attempted"] == "instruction_issued"
 
 
@@ -90,7 +90,7 @@ def test_every_other_oversight_write_is_refused_and_audited(api, new_case, admin
     oversight = api("oversight")
     response = getattr(oversight, method)(path, **({"json": body} if body is not None else {}))
     assert response.status_code in (403, 404), (path, response.get_json())
-    denial = audit_events(admin_conn, "access_denied", object_id=case.id, actor=cw.users["oversight"].id)
+    denial = audit_events(admin_conn, "access_denied", object_id=case.id, object_type="case", actor=cw.users["oversight"].id)
     assert denial and denial[-1]["details"]["attempted"] == attempted and denial[-1]["outcome"] == "denied"
     assert admin_conn.execute("SELECT version FROM cases WHERE id = %s", (case.id,)).fetchone()["version"] == before
     assert admin_conn.execute("SELECT count(*) AS n FROM chronology_entries WHERE case_id = %s",

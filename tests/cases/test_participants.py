@@ -24,7 +24,7 @@ def test_only_the_lead_adds_agencies(api, new_case, admin_conn, cw):
     response = api("police_worker").post(f"/api/v1/cases/{case.id}/participants",
                                          json={"agency_id": cw.agencies["health"].id})
     assert response.status_code == 403
-    assert audit_events(admin_conn, "access_denied", object_id=case.id,
+    assert audit_events(admin_conn, "access_denied", object_id=case.id, object_type="case",
                         actor=cw.users["police_worker"].id)[-1]["details"]["reason"] == "not_lead_agency"
 
 
@@ -83,7 +83,7 @@ def test_caseworkers_do_not_withdraw_agencies_and_supervisors_only_their_own(api
     police = cw.agencies["police"].id
     assert api("police_worker").delete(f"/api/v1/cases/{case.id}/participants/{police}").status_code == 403
     assert api("supervisor").delete(f"/api/v1/cases/{case.id}/participants/{police}").status_code == 403
-    reasons = [e["details"]["reason"] for e in audit_events(admin_conn, "access_denied", object_id=case.id)]
+    reasons = [e["details"]["reason"] for e in audit_events(admin_conn, "access_denied", object_id=case.id, object_type="case")]
     assert reasons[-2:] == ["not_supervisor", "not_own_agency"]
     # The lead's supervisor may withdraw another agency.
     assert api("social_supervisor").delete(f"/api/v1/cases/{case.id}/participants/{police}").status_code == 204
@@ -164,7 +164,7 @@ def test_a_caseworker_takes_only_for_themselves(api, new_case, admin_conn, cw):
     response = api("social_worker").put(f"/api/v1/cases/{case.id}/participants/{social}/assignee",
                                         json={"user_id": cw.users["social_worker2"].id})
     assert response.status_code == 403
-    assert audit_events(admin_conn, "access_denied", object_id=case.id,
+    assert audit_events(admin_conn, "access_denied", object_id=case.id, object_type="case",
                         actor=cw.users["social_worker"].id)[-1]["details"]["reason"] == "not_supervisor"
     assert admin_conn.execute("SELECT assigned_user_id FROM case_participants WHERE case_id = %s"
                               " AND agency_id = %s", (case.id, social)).fetchone()["assigned_user_id"] is None

@@ -89,7 +89,7 @@ def test_only_the_lead_agency_moves_the_case(api, new_case, admin_conn, cw):
     case = new_case()
     response = api("police_worker").post(f"/api/v1/cases/{case.id}/transitions", json={"to": "assessment"})
     assert response.status_code == 403
-    denial = audit_events(admin_conn, "access_denied", object_id=case.id, actor=cw.users["police_worker"].id)
+    denial = audit_events(admin_conn, "access_denied", object_id=case.id, object_type="case", actor=cw.users["police_worker"].id)
     assert denial[-1]["details"] == {"attempted": "case_transitioned", "reason": "not_lead_agency"}
     assert admin_conn.execute("SELECT state FROM cases WHERE id = %s", (case.id,)).fetchone()["state"] == "open"
 
@@ -102,7 +102,7 @@ def test_an_agency_outside_the_case_gets_the_same_404_as_a_missing_case(api, new
     assert hidden.status_code == missing.status_code == 404
     assert hidden.get_json()["detail"] == missing.get_json()["detail"]
     assert outsider.get(f"/api/v1/cases/{case.id}").status_code == 404
-    denial = audit_events(admin_conn, "access_denied", object_id=case.id, actor=cw.users["outsider"].id)
+    denial = audit_events(admin_conn, "access_denied", object_id=case.id, object_type="case", actor=cw.users["outsider"].id)
     assert [d["details"]["attempted"] for d in denial] == ["case_transitioned", "case_viewed"]
     assert denial[0]["child_id"] == case.child_id and denial[0]["outcome"] == "denied"
 
