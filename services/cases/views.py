@@ -20,6 +20,7 @@ from services.cases import actions, paging, queries, reads
 from services.cases.records import ASSESSMENT_OUTCOMES
 from services.db import transaction
 from services.errors import ValidationFailed
+from services.idempotency import Answer, idempotent
 from services.security import csrf
 
 api_bp = Blueprint("cases_api", __name__, url_prefix="/api/v1")
@@ -369,14 +370,21 @@ def list_assessments(case_id: int):
 
 
 @api_bp.post("/cases/<int:case_id>/assessments")
-@operation("Assign a further assessment to a participating agency (lead agency)", body=AssessmentIn,
-           response=AssessmentOut, status=201, tags=("assessments",), errors=(404, 409))
+@operation("Assign a further assessment to a participating agency (lead agency); Idempotency-Key "
+           "makes a retry return the first answer", body=AssessmentIn, response=AssessmentOut,
+           status=201, tags=("assessments",), errors=(404, 409))
 def add_assessment(case_id: int, body: AssessmentIn):
-    with _case(case_id, AuditAction.ASSESSMENT_CREATED) as (actor, conn, facts):
+    actor = access.require_signed_in(g.actor)
+
+    def assign(conn) -> Answer:
+        _, facts = access.access_case(conn, actor, case_id, policy.WRITE,
+                                      attempted=AuditAction.ASSESSMENT_CREATED)
         assessment = actions.add_assessment(conn, facts, actor=actor, kind=body.kind,
                                             agency_id=body.agency_id,
                                             assignee_user_id=body.assignee_user_id)
-    return jsonify(reads.assessment_json(assessment)), 201
+        return Answer(reads.assessment_json(assessment), 201)
+
+    return idempotent(actor, assign)
 
 
 @api_bp.post("/cases/<int:case_id>/assessments/<int:assessment_id>/complete")
@@ -420,15 +428,21 @@ def case_chronology(case_id: int, query: ChronologyQuery):
 
 
 @api_bp.post("/cases/<int:case_id>/chronology")
-@operation("Append an entry (or a correction pointing at the entry it corrects)", body=EntryIn,
-           response=EntryOut, status=201, tags=("chronology",), errors=(404, 409))
+@operation("Append an entry (or a correction pointing at the entry it corrects); Idempotency-Key "
+           "makes a retry return the first answer", body=EntryIn, response=EntryOut, status=201,
+           tags=("chronology",), errors=(404, 409))
 def add_entry(case_id: int, body: EntryIn):
-    with _case(case_id, AuditAction.CHRONOLOGY_ENTRY_ADDED) as (actor, conn, facts):
+    actor = access.require_signed_in(g.actor)
+
+    def append(conn) -> Answer:
+        _, facts = access.access_case(conn, actor, case_id, policy.WRITE,
+                                      attempted=AuditAction.CHRONOLOGY_ENTRY_ADDED)
         entry = actions.add_entry(conn, facts, actor=actor, kind=body.kind, visibility=body.visibility,
                                   body=body.body, occurred_at=body.occurred_at,
                                   corrects_id=body.corrects_id)
-        document = reads.readable_entry(conn, facts, entry, actor=actor)
-    return jsonify(document), 201
+        return Answer(reads.readable_entry(conn, facts, entry, actor=actor), 201)
+
+    return idempotent(actor, append)
 
 
 @api_bp.get("/children/<int:child_id>/chronology")
@@ -446,12 +460,18 @@ def child_chronology(child_id: int, query: ChronologyQuery):
 
 
 @api_bp.post("/cases/<int:case_id>/instructions")
-@operation("Oversight's instruction on a case (the only thing oversight writes)", body=InstructionIn,
-           response=EntryOut, status=201, tags=("chronology",), errors=(404,))
+@operation("Oversight's instruction on a case (the only thing oversight writes); Idempotency-Key "
+           "makes a retry return the first answer", body=InstructionIn, response=EntryOut, status=201,
+           tags=("chronology",), errors=(404,))
 def issue_instruction(case_id: int, body: InstructionIn):
-    with _case(case_id, AuditAction.INSTRUCTION_ISSUED, policy.INSTRUCT) as (actor, conn, facts):
+    actor = access.require_signed_in(g.actor)
+
+    def instruct(conn) -> Answer:
+        _, facts = access.access_case(conn, actor, case_id, policy.INSTRUCT,
+                                      attempted=AuditAction.INSTRUCTION_ISSUED)
         entry = actions.issue_instruction(conn, facts, actor=actor, body=body.body,
                                           addressed_agency_id=body.addressed_agency_id,
                                           due_at=body.due_at)
-        document = reads.readable_entry(conn, facts, entry, actor=actor)
-    return jsonify(document), 201
+        return Answer(reads.readable_entry(conn, facts, entry, actor=actor), 201)
+
+    return idempotent(actor, instruct)

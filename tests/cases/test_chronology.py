@@ -220,3 +220,18 @@ def test_the_childs_timeline_merges_their_cases_and_filters(api, new_case, cw, a
     assert event["object_type"] == "child" and event["details"]["case_ids"] == [case.id]
     assert api("health_worker").get(f"/api/v1/children/{case.child_id}/chronology").status_code == 404
     assert api("oversight").get(f"/api/v1/children/{case.child_id}/chronology").status_code == 200
+
+
+def test_a_retried_entry_with_the_same_idempotency_key_is_written_once(api, new_case, admin_conn):
+    case = new_case()
+    lead = api("social_worker")
+    body = {"kind": "contact", "visibility": "all_participants", "body": "Phoned the mother."}
+    key = {"Idempotency-Key": f"entry-{case.id}-first-call"}
+    first = lead.post(f"/api/v1/cases/{case.id}/chronology", json=body, headers=key)
+    retry = lead.post(f"/api/v1/cases/{case.id}/chronology", json=body, headers=key)
+    assert first.status_code == retry.status_code == 201
+    assert retry.get_json()["id"] == first.get_json()["id"] and retry.headers["Idempotent-Replayed"] == "true"
+    assert admin_conn.execute("SELECT count(*) AS n FROM chronology_entries WHERE case_id = %s",
+                              (case.id,)).fetchone()["n"] == 1
+    other = lead.post(f"/api/v1/cases/{case.id}/chronology", json={**body, "body": "Something else."}, headers=key)
+    assert other.status_code == 422 and other.get_json()["field"] == "Idempotency-Key"
