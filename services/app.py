@@ -56,6 +56,7 @@ def register_blueprints(app: Flask) -> None:
     from services.web import views as web_views
     from services.web import admin as admin_pages, assets, cases as case_pages, children as child_pages
     from services.web import reports as report_pages, supervisor as supervisor_pages
+    from services.web import escalations as escalation_pages, referrals as referral_pages
     from services.web import referrals as referral_pages
     from services import health
     from services.approvals import views as approval_views
@@ -71,6 +72,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(supervisor_pages.bp)
     app.register_blueprint(report_pages.bp)
     app.register_blueprint(referral_pages.bp)
+    app.register_blueprint(escalation_pages.bp)
     app.register_blueprint(auth_views.bp)
     app.register_blueprint(auth_views.api_bp)
     app.register_blueprint(agency_views.api_bp)

@@ -14,7 +14,7 @@ from audit import AuditAction
 from services import access, policy
 from services.agencies import queries as agency_queries
 from services.cases import actions, paging, queries, reads
-from services.cases.records import ASSESSMENT_OUTCOMES, ENTRY_KINDS, FREE_ENTRY_KINDS, STATES, VISIBILITIES
+from services.cases.records import ASSESSMENT_KINDS, ASSESSMENT_OUTCOMES, ENTRY_KINDS, FREE_ENTRY_KINDS, STATES, VISIBILITIES
 from services.db import transaction
 from services.errors import QorgauError
 from services.web import clocks_view
@@ -135,7 +135,7 @@ def _case_page(case_id: int, *, errors: FormErrors | None = None, form_name: str
                              if a.is_active and a.kind != "prosecutor"
                              and all(p["agency_id"] != a.id or p["left_at"] for p in document["participants"])],
             free_kinds=FREE_ENTRY_KINDS, visibilities=VISIBILITIES, outcomes=ASSESSMENT_OUTCOMES,
-            entry_kinds=ENTRY_KINDS,
+            entry_kinds=ENTRY_KINDS, assessment_kinds=ASSESSMENT_KINDS,
             filter_agencies=[{"id": p["agency_id"], "name": p["agency_name"]}
                              for p in document["participants"]],
             next_cursor=(paging.encode(entries[-1]["occurred_at"], entries[-1]["id"])
@@ -260,6 +260,20 @@ def add_entry(case_id: int):
                        occurred_at=occurred_at, corrects_id=corrects_id),
                    success=_("The entry was added to the chronology."), errors=errors,
                    anchor="#chronology")
+
+
+@bp.post("/cases/<int:case_id>/assessments")
+def add_assessment(case_id: int):
+    """The lead agency assigns a further assessment to an agency taking part."""
+    errors = FormErrors()
+    kind = request.form.get("kind", "")
+    if kind not in ASSESSMENT_KINDS:
+        errors.add("kind", _("Choose the kind of assessment."))
+    agency_id = integer(request.form, errors, "agency_id")
+    return _change(case_id, "add-assessment", AuditAction.ASSESSMENT_CREATED,
+                   lambda conn, facts, actor: actions.add_assessment(
+                       conn, facts, actor=actor, kind=kind, agency_id=agency_id),
+                   success=_("The assessment is assigned."), errors=errors, anchor="#assessments")
 
 
 @bp.post("/cases/<int:case_id>/assessments/<int:assessment_id>/complete")

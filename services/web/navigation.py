@@ -25,7 +25,7 @@ ITEMS = (
     NavItem("referrals_web.new_referral", _l("File a referral"), frozenset({"caseworker"})),
     NavItem("cases_web.list_cases", _l("Cases"), PRACTITIONERS | {"oversight"}),
     NavItem("children_web.search", _l("Children"), PRACTITIONERS),
-    NavItem("supervisor.escalations", _l("Escalations"), frozenset({"supervisor"})),
+    NavItem("escalations_web.escalations_queue", _l("Escalations"), frozenset({"supervisor", "oversight"})),
     NavItem("supervisor.approvals", _l("Approvals"), frozenset({"supervisor"})),
     NavItem("supervisor.grants", _l("Emergency access reviews"), frozenset({"supervisor", "oversight"})),
     NavItem("reports.index", _l("Audit reports"), frozenset({"oversight", "supervisor"})),
