@@ -21,7 +21,7 @@ PG_PORT ?= 5432
 REDIS_HOST ?= 127.0.0.1
 REDIS_PORT ?= 6379
 
-.PHONY: help install translations frontend run test test-long bench lock \
+.PHONY: help install translations frontend frontend-required run test test-long bench lock \
         services postgres redis browser
 
 help:
@@ -43,12 +43,20 @@ $(STAMP): pyproject.toml constraints.txt
 translations: $(STAMP)
 	@if [ -d services/translations ]; then $(BIN)/pybabel compile -d services/translations; fi
 
+# htmx and axe-core from npm, served by the app. Without npm the pages still work (no JavaScript
+# enhancements); `make test` refuses to run without them because the browser tests need axe-core.
 frontend:
 	@if [ -f package.json ]; then \
-	  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
+	  if ! command -v npm >/dev/null; then \
+	    echo "WARNING: npm is missing: pages run without htmx (make test needs it: install nodejs and npm)" >&2; \
+	  elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
 	    npm ci --no-audit --no-fund; \
 	  fi; \
 	fi
+
+frontend-required: frontend
+	@test ! -f package.json || test -f node_modules/axe-core/axe.min.js || { \
+	  echo "node_modules is missing: install Node.js and npm, then run make install (npm ci)" >&2; exit 1; }
 
 # The lock is the freeze of a clean venv, so nothing installed by hand in .venv leaks into it.
 lock:
@@ -61,7 +69,7 @@ lock:
 run: install
 	$(BIN)/python -m services.devstack
 
-test: install services
+test: install frontend-required services
 	$(BIN)/pytest $(PYTEST_MARKERS) $(PYTEST_ARGS)
 
 test-long:
