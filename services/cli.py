@@ -1,4 +1,4 @@
-"""Command-line tools (``flask --app services.app:create_app ...``): migrate, agencies, users, demo."""
+"""Command-line tools (``flask --app services.app:create_app ...``): db, agencies, users, demo, audit, bench."""
 from __future__ import annotations
 
 import os
@@ -8,6 +8,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from audit import Actor
+from audit.cli import audit_cli
 from services import demo
 from services.bench_cli import bench_cli
 from services.agencies import actions, queries
@@ -116,11 +117,6 @@ def demo_load(if_empty):
 
 
 def init_app(app: Flask) -> None:
-    for group in (db_cli, agencies_cli, users_cli, demo_cli):
+    """Register every command group on ``app``."""
+    for group in (db_cli, agencies_cli, users_cli, demo_cli, audit_cli, bench_cli):
         app.cli.add_command(group)
-    try:
-        from audit.cli import audit_cli
-    except ImportError:  # the audit CLI is optional only while it is being built
-        return
-    app.cli.add_command(audit_cli)
-    app.cli.add_command(bench_cli)
