@@ -82,6 +82,9 @@ bench: install
 	  echo "bench/run.py does not exist yet: no benchmarks to run"; \
 	fi
 
+bench-full: install
+	$(BIN)/python bench/run.py --full $(BENCH_ARGS)
+
 # --- the machine's services (DEVELOPERS.md, "Services") ---------------------------------------
 
 services: postgres redis browser

@@ -75,6 +75,7 @@ PLACES = ("школа", "дом", "улица", "поликлиника", "дв�
 CASE_LENGTH = ((30, 90), (90, 240), (240, 540))
 CHILD_AGE_WEIGHTS = (3, 3, 3, 4, 4, 5, 7, 7, 7, 7, 8, 8, 9, 9, 9, 8, 7, 6)  # by year of age
 
+PARTICIPANT_KINDS = ("social_services", "police", "psychology")
 PASSWORD = "bench-password-2026"
 UNIT_US = {"minutes": 60 * US, "hours": HOUR, "working_hours": 8 * HOUR // 3,
            "working_days": int(1.4 * DAY), "months": int(30.4 * DAY)}
@@ -439,6 +440,7 @@ class Generator:
         self._open_clocks()
         open_case = array("q", bytes(8 * n))       # the child's open case id, 0 if none
         open_until = array("q", bytes(8 * n))      # when that case closes
+        case_parts = array("b")                    # by case: bits of PARTICIPANT_KINDS taking part
         case_id = assessment_id = entry_id = 0
         user_name = {u[0]: u[3] for u in w.users}
         single = w.single
@@ -516,7 +518,8 @@ class Generator:
                 if has_note:
                     note = "\tНаправлено по компетенции"
                 for a in rcpts:
-                    recipients.add(f"{rid}\t{a}\tredirected\t{screener}\t{d_s}\t{target}{note}")
+                    who = screener if a == lead else choice(w.caseworkers[a])
+                    recipients.add(f"{rid}\t{a}\tredirected\t{who}\t{d_s}\t{target}{note}")
                 updates.add(f"{rid}\t{ref_agency}\tno_further_action\t{ts(decided_at + 60 * US)}")
             else:
                 for a in rcpts:
@@ -530,9 +533,17 @@ class Generator:
             if state == ACCEPTED:
                 for k in kids:
                     if open_case[k] and open_until[k] > decided_at:
-                        case_refs.add(f"{open_case[k]}\t{rid}")
+                        linked = open_case[k]
+                        case_refs.add(f"{linked}\t{rid}")
+                        # The agencies that accepted take part in the case they linked it to.
+                        for a in rcpts:
+                            bit = 1 << PARTICIPANT_KINDS.index(w.kind_of_agency[a])
+                            if not case_parts[linked - 1] & bit:
+                                case_parts[linked - 1] |= bit
+                                joined = screener if a == lead else choice(w.caseworkers[a])
+                                participants.add(f"{linked}\t{a}\t{joined}\t{d_s}")
                         if not first_case:
-                            first_case = open_case[k]
+                            first_case = linked
                         continue
                     case_id += 1
                     if not first_case:
@@ -557,6 +568,8 @@ class Generator:
                     worker = screener
                     assigned = NULL if (not closed_flag and rand() < 0.08) else worker
                     participants.add(f"{case_id}\t{lead}\t{assigned}\t{opened_s}")
+                    case_parts.append(sum(1 << PARTICIPANT_KINDS.index(w.kind_of_agency[a])
+                                          for a in set(rcpts) | {psych}))
                     for a in rcpts[1:]:
                         participants.add(f"{case_id}\t{a}\t{choice(w.caseworkers[a])}\t{opened_s}")
                     if psych not in rcpts:

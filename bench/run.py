@@ -86,6 +86,8 @@ def machine() -> str:
 
 
 def commit() -> str:
+    if os.environ.get("BENCH_COMMIT"):  # a run from an exported tree (git archive) names its commit
+        return os.environ["BENCH_COMMIT"]
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=True,
                               capture_output=True, text=True).stdout.strip()
@@ -147,7 +149,8 @@ def main(argv=None) -> int:
         qorgau.stop()
         bare.stop()
     scenarios.verify_all(table, url)
-    scenarios.sweep(table, args.admin_url, open_large=args.sweep_open or 1_000_000)
+    scenarios.sweep(table, args.admin_url, open_large=args.sweep_open or 1_000_000,
+                    repeats=3 if args.full else 1)
     scenarios.outbox(table, args.admin_url)
     text = table.render(title=f"{'National' if args.full else 'Short'} run, {started:%Y-%m-%d %H:%M} UTC",
                         commit=commit(), machine=info, command=f".venv/bin/python {command}".strip(),
