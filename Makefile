@@ -21,7 +21,7 @@ PG_PORT ?= 5432
 REDIS_HOST ?= 127.0.0.1
 REDIS_PORT ?= 6379
 
-.PHONY: help install translations frontend frontend-required run test test-long bench lock \
+.PHONY: help install translations frontend frontend-required run test test-long bench bench-full lock \
         services postgres redis browser
 
 help:
