@@ -60,11 +60,11 @@ def enqueue(conn, topic: str, **ids) -> int:
     """Write an outbox row in ``conn``'s transaction and wake the relay when it commits."""
     if not _TOPIC.fullmatch(topic):
         raise PayloadError(f"outbox topic {topic!r} must be a dotted lowercase name")
-    row = conn.execute("INSERT INTO outbox (topic, payload) VALUES (%s, %s) RETURNING id",
-                       (topic, Jsonb(check_payload(ids)))).fetchone()
-    outbox_id = row["id"] if isinstance(row, dict) else row[0]
-    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(outbox_id)))
-    return outbox_id
+    row = conn.execute(
+        """WITH added AS (INSERT INTO outbox (topic, payload) VALUES (%s, %s) RETURNING id)
+           SELECT id, pg_notify(%s, id::text) FROM added""",
+        (topic, Jsonb(check_payload(ids)), CHANNEL)).fetchone()
+    return row["id"] if isinstance(row, dict) else row[0]
 
 
 def backoff(attempts: int, *, rng: random.Random | None = None) -> timedelta:

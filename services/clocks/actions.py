@@ -21,6 +21,8 @@ from services.clocks.records import (PRIORITIES, SUBJECT_TYPES, WORKING_UNITS, C
 from services.errors import AccessDenied, InvalidTransition, NotFound, ValidationFailed
 
 STOP_REASONS = ("completed", "cancelled", "superseded")
+# A due time further out than this is a typing mistake, not a deadline.
+HORIZON = timedelta(days=5 * 366)
 HIDDEN = "No such clock, or it is not yours to see."
 
 
@@ -77,8 +79,9 @@ def plan_clock(conn, *, region_id: int, kind: str, priority: str, started_at: da
     cal = calendars.region_calendar(conn, region_id)
     if due_at is None:
         return policy, rule, ladder.plan(policy, rule, started_at, cal, kind=kind, priority=priority)
-    if due_at.tzinfo is None or due_at < started_at:
-        raise ValidationFailed("due_at must be an aware time after the start.", field="due_at")
+    if due_at.tzinfo is None or not started_at <= due_at <= started_at + HORIZON:
+        raise ValidationFailed("due_at must be an aware time after the start, within five years.",
+                               field="due_at")
     return policy, rule, ladder.schedule(policy, started_at, due_at, rule.unit, cal)
 
 
@@ -213,6 +216,8 @@ def change_due(conn, *, actor: Actor, clock_id: int, due_at: datetime | None = N
         raise ValidationFailed("The clock is already due then.", field="due_at")
     if due_at < current.started_at:
         raise ValidationFailed("The due time cannot be before the clock started.", field="due_at")
+    if due_at > now + HORIZON:
+        raise ValidationFailed("The due time is more than five years away.", field="due_at")
     policy = dq.policy_by_id(conn, current.policy_id)
     sched = ladder.schedule(policy, current.started_at, due_at, current.unit, cal)
     reminded = sched.reminder_at <= now

@@ -84,14 +84,21 @@ def view_policy(conn, *, actor: Actor, region_code: str) -> tuple[Policy, list[d
     return policy, dq.policy_versions(conn, region["id"])
 
 
+# The longest duration a rule may give, per unit: about ten years, so that date arithmetic on
+# any clock stays far inside the calendar.
+MAX_AMOUNT = {"minutes": 5_256_000, "hours": 87_600, "working_hours": 22_500,
+              "working_days": 2_500, "months": 120}
+
+
 def _check_rule(rule: Rule) -> Rule:
     if rule.priority not in PRIORITIES + ("any",):
         raise ValidationFailed("priority must be immediate, urgent, standard, low or any.",
                                field="rules.priority")
     if rule.unit not in UNITS:
         raise ValidationFailed(f"unit must be one of {', '.join(UNITS)}.", field="rules.unit")
-    if not 0 < rule.amount <= 100000:
-        raise ValidationFailed("amount must be a positive number.", field="rules.amount")
+    if not 0 < rule.amount <= MAX_AMOUNT[rule.unit]:
+        raise ValidationFailed(f"amount must be between 1 and {MAX_AMOUNT[rule.unit]} {rule.unit}.",
+                               field="rules.amount")
     return rule
 
 

@@ -37,14 +37,20 @@ def queue(conn, *, actor: Actor, include_resolved: bool = False, limit: int = 20
 def access_escalation(conn, actor: Actor, escalation_id: int, attempted: AuditAction, *,
                       on_ladder: bool = True) -> Escalation:
     """The escalation, locked, if ``actor`` may see it (404 otherwise) and, when asked, stands
-    on its ladder at its level (403 naming why otherwise)."""
-    found = queries.get_escalation(conn, escalation_id, lock=True)
+    on its ladder at its level (403 naming why otherwise).
+
+    Locks are taken clock first, then escalation, the order the sweep takes them in, so that an
+    owner acting while the sweep climbs the same escalation waits instead of deadlocking.
+    """
+    found = queries.get_escalation(conn, escalation_id)
     heads = dq.heads_of(conn, found.agency_id) if found else []
     if found is None or not access.may_see(actor, agency_id=found.agency_id,
                                            region_id=found.region_id,
                                            assignee_user_id=found.assignee_user_id, heads=heads):
         record_denial(actor, attempted, "escalation", escalation_id)
         raise NotFound(HIDDEN)
+    queries.get(conn, found.clock_id, lock=True)
+    found = queries.get_escalation(conn, escalation_id, lock=True)
     if on_ladder:
         reason = access.off_ladder_reason(actor, level=found.level, agency_id=found.agency_id,
                                           region_id=found.region_id, heads=heads)

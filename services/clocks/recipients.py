@@ -28,12 +28,21 @@ ORDER = {0: ("supervisors", "heads", "oversight"), 1: ("supervisors", "heads", "
          2: ("heads", "supervisors", "oversight"), 3: ("oversight", "heads", "supervisors")}
 
 
-def for_level(conn, clock: Clock, level: int) -> list[int]:
-    """The user ids to notify of a step at ``level`` (0 is the 75% reminder)."""
+def for_level(conn, clock: Clock, level: int, cache: dict | None = None) -> list[int]:
+    """The user ids to notify of a step at ``level`` (0 is the 75% reminder).
+
+    ``cache`` keeps the answers of one sweep batch, whose clocks mostly share their agencies.
+    """
     if level == 0 and clock.assignee_user_id is not None:
         return [clock.assignee_user_id]
+    key = (clock.agency_id, clock.region_id, level)
+    if cache is not None and key in cache:
+        return cache[key]
+    users: list[int] = []
     for name in ORDER[level]:
-        users = GROUPS[name](conn, clock)
+        users = sorted(set(GROUPS[name](conn, clock)))
         if users:
-            return sorted(set(users))
-    return []
+            break
+    if cache is not None:
+        cache[key] = users
+    return users

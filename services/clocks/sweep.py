@@ -50,18 +50,19 @@ def sweep_batch(conn, now: datetime, limit: int) -> tuple[int, int]:
     """One batch in the caller's transaction: (clocks looked at, steps taken)."""
     rows = queries.due(conn, now, limit)
     taken = 0
+    people: dict = {}
     for row in rows:
         every = row.pop("unacknowledged_repeat")
-        taken += walk_clock(conn, Clock(**row), every, now)
+        taken += walk_clock(conn, Clock(**row), every, now, people)
     return len(rows), taken
 
 
-def walk_clock(conn, clock: Clock, every: timedelta, now: datetime) -> int:
+def walk_clock(conn, clock: Clock, every: timedelta, now: datetime, people: dict | None = None) -> int:
     """Take the clock's due steps and move its ``next_action_at``; the number of steps taken."""
     before = ladder.LadderState(clock.reminded_at is not None, clock.escalation_level,
                                 clock.escalation_state, clock.repeats)
     steps, after = ladder.walk(clock.schedule(), before, every, now)
-    taken = sum(1 for step in steps if take_step(conn, clock, step, now))
+    taken = sum(1 for step in steps if take_step(conn, clock, step, now, people))
     next_at = ladder.next_action_at(clock.schedule(), after, every)
     if next_at is not None and next_at <= now:
         log.warning("clock %s: next step %s is not in the future", clock.id, next_at.isoformat())
@@ -72,7 +73,7 @@ def walk_clock(conn, clock: Clock, every: timedelta, now: datetime) -> int:
     return taken
 
 
-def take_step(conn, clock: Clock, step: ladder.Step, now: datetime) -> bool:
+def take_step(conn, clock: Clock, step: ladder.Step, now: datetime, people: dict | None = None) -> bool:
     """Take one step: record it, notify, audit. False if it had been taken already."""
     escalation_id = None
     if step.name == "level_1":
@@ -82,7 +83,7 @@ def take_step(conn, clock: Clock, step: ladder.Step, now: datetime) -> bool:
         escalation_id = escalation.id
         if step.name != "repeat":
             queries.climb(conn, escalation_id, step.level, now)
-    users = recipients.for_level(conn, clock, step.level)
+    users = recipients.for_level(conn, clock, step.level, people)
     step_id = queries.record_step(conn, clock_id=clock.id, round=clock.round, step=step.name,
                                   repeat_no=step.repeat_no, scheduled_at=step.scheduled_at,
                                   done_at=now, escalation_id=escalation_id, recipient_ids=users)

@@ -55,3 +55,38 @@ def test_two_sweeps_at_once_escalate_each_clock_once(cw, db, admin_conn, ctx, ap
         "SELECT count(*) AS n FROM audit.events WHERE action = 'escalation_raised'"
         " AND (details->>'clock_id')::bigint = ANY(%s)", (ids,)).fetchone()["n"]
     assert audited == 60
+
+
+def test_an_owner_acting_while_the_sweep_holds_the_clock_waits_instead_of_deadlocking(
+        cw, db, admin_conn, ctx, app, database_url):
+    import psycopg
+
+    from services.clocks import escalations
+    from services.db import transaction
+
+    clock_id = start(cw, kind="screening_decision", priority="urgent", at=local(2026, 4, 10, 16))
+    sweep_at(db, local(2026, 4, 13, 16))
+    esc = admin_conn.execute("SELECT id FROM escalations WHERE clock_id = %s", (clock_id,)).fetchone()["id"]
+    outcome = {}
+    # A sweep in the middle of its batch: the clock locked, the escalation about to be climbed.
+    with psycopg.connect(database_url) as sweeper:
+        sweeper.execute("SELECT id FROM clocks WHERE id = %s FOR UPDATE", (clock_id,))
+
+        def acknowledge():
+            try:
+                with app.app_context(), transaction(cw.actor("supervisor")) as conn:
+                    escalations.acknowledge(conn, actor=cw.actor("supervisor"), escalation_id=esc,
+                                            now=local(2026, 4, 13, 17))
+                outcome["ok"] = True
+            except Exception as exc:  # a deadlock would surface here
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=acknowledge)
+        thread.start()
+        thread.join(timeout=2)
+        assert thread.is_alive()  # waiting on the clock, holding nothing the sweep needs
+        sweeper.execute("UPDATE escalations SET level_changed_at = level_changed_at WHERE id = %s",
+                        (esc,))
+        sweeper.commit()
+    thread.join(timeout=30)
+    assert outcome == {"ok": True}
