@@ -150,7 +150,7 @@ def resolve(conn, *, actor: Actor, escalation_id: int, note: str,
     if clock.round == esc.round:
         queries.save_ladder(conn, clock.id, reminded_at=clock.reminded_at,
                             level=clock.escalation_level, state="resolved", repeats=clock.repeats,
-                            next_action_at=None if clock.running else clock.next_action_at)
+                            next_action_at=None)
     audit.record(conn, actor=actor, action=AuditAction.ESCALATION_RESOLVED,
                  object_type="escalation", object_id=esc.id, child_id=esc.child_id,
                  details={"clock_id": esc.clock_id, "level": esc.level})
