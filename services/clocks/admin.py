@@ -64,6 +64,10 @@ def delete_day(conn, *, actor: Actor, region_code: str, day: date) -> None:
 
 def set_hours(conn, *, actor: Actor, region_code: str, day_start: time, day_end: time) -> None:
     """Set the region's working hours (working-day clocks started from now on use them)."""
+    for name, value in (("day_start", day_start), ("day_end", day_end)):
+        if value.tzinfo is not None:
+            raise ValidationFailed("Working hours are local times, without an offset: the "
+                                   "region's time zone applies.", field=name)
     if day_end <= day_start:
         raise ValidationFailed("The working day must end after it starts.", field="day_end")
     region = region_or_404(conn, region_code)
