@@ -127,13 +127,26 @@ def build_indexes(url: str, indexes: list[tuple[str, str]], on_done=None) -> Non
             conn.close()
 
 
-def month_partitions(conn, first_us: int, last_us: int) -> int:
+def month_partitions(conn, first_us: int, last_us: int) -> list[tuple[str, str]]:
     """Create the monthly audit partitions between two instants that do not exist yet, as
-    ``audit.ensure_partitions`` would have created them month by month."""
+    ``audit.ensure_partitions`` would have created them month by month; return the definitions
+    of their indexes (copied from a partition that function made), to build after the load."""
+    template = conn.execute(
+        """SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+            WHERE i.inhparent = 'audit.events'::regclass AND c.relname ~ '^events_y[0-9]{4}m[0-9]{2}$'
+            ORDER BY 1 LIMIT 1""").fetchone()
+    index_defs = []
+    if template:
+        index_defs = [d for (d,) in conn.execute(
+            """SELECT pg_get_indexdef(x.indexrelid) FROM pg_index x
+                WHERE x.indrelid = %s::regclass
+                  AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = x.indexrelid)
+                  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)""",
+            (f"audit.{template[0]}",))]
     t = time.gmtime(first_us // US)
     year, month = t.tm_year, t.tm_mon
     stop = time.gmtime(last_us // US)
-    created = 0
+    created = []
     while (year, month) <= (stop.tm_year, stop.tm_mon):
         name = f"events_y{year:04d}m{month:02d}"
         nxt = (year + month // 12, month % 12 + 1)
@@ -143,6 +156,7 @@ def month_partitions(conn, first_us: int, last_us: int) -> int:
             conn.execute(f"ALTER TABLE audit.{name} OWNER TO qorgau_audit_owner")
             conn.execute(f"CREATE TRIGGER no_truncate BEFORE TRUNCATE ON audit.{name} "
                          "FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change()")
-            created += 1
+            for definition in index_defs:
+                created.append((f"audit.{name}", definition.replace(template[0], name)))
         year, month = nxt
     return created

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -109,6 +110,8 @@ def main(argv=None) -> int:
     parser.add_argument("--sweep-open", type=int, default=None, help="open clocks in the large sweep")
     parser.add_argument("--results", default=str(ROOT / "bench" / "RESULTS.md"))
     args = parser.parse_args(argv)
+    # A stopped run still stops the servers it started (the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sizes = dict(FULL if args.full else SHORT)
     for key in sizes:
         if getattr(args, key) is not None:
