@@ -11,6 +11,7 @@ the child, validates the body and reads the referral back; that is what the rati
 """
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 EVENT = """INSERT INTO audit.events (action, outcome, actor_kind, actor_user_id, actor_agency_id,
@@ -46,41 +47,47 @@ STATEMENTS = (
 
 @dataclass(frozen=True)
 class Filer:
-    """Who files, about whom, to whom."""
+    """Who files, to whom, and about which children (one at random per referral: filing about
+    one child over and over would grow that child's record without bound)."""
 
     user: int
     agency: int
     region: int
     district: int
-    child: int
     recipient: int
+    children: tuple[int, ...]
 
     def __str__(self) -> str:
-        return f"{self.user},{self.agency},{self.region},{self.district},{self.child},{self.recipient}"
+        return (f"{self.user},{self.agency},{self.region},{self.district},{self.recipient},"
+                + ";".join(map(str, self.children)))
 
     @classmethod
     def parse(cls, text: str) -> "Filer":
-        return cls(*(int(x) for x in text.split(",")))
+        *head, children = text.split(",")
+        return cls(*(int(x) for x in head), tuple(int(c) for c in children.split(";")))
 
 
-def _values(filer: Filer, referral_id) -> dict:
+def _values(filer: Filer, referral_id, child) -> dict:
     return {"user": filer.user, "agency": filer.agency, "region": filer.region,
-            "district": filer.district, "child": filer.child, "recipient": filer.recipient,
+            "district": filer.district, "child": child, "recipient": filer.recipient,
             "id": referral_id}
 
 
 def pgbench_script(filer: Filer) -> str:
-    """The transaction as a pgbench script (the id drawn with ``\\gset``)."""
-    lines = ["BEGIN;", "SELECT nextval('referrals_id_seq') AS rid \\gset"]
-    lines += [s.format(**_values(filer, ":rid")) for s in STATEMENTS]
+    """The transaction as a pgbench script (the id drawn with ``\\gset``, the child at random)."""
+    child = f"(ARRAY[{','.join(map(str, filer.children))}])[:c]"
+    lines = [f"\\set c random(1, {len(filer.children)})", "BEGIN;",
+             "SELECT nextval('referrals_id_seq') AS rid \\gset"]
+    lines += [s.format(**_values(filer, ":rid", child)) for s in STATEMENTS]
     lines.append("COMMIT;")
     return "\n".join(lines) + "\n"
 
 
 def run_filing(conn, filer: Filer) -> int:
     """Run the transaction on ``conn`` (application role); the new referral's id."""
+    child = random.choice(filer.children)
     with conn.transaction():
         referral_id = conn.execute("SELECT nextval('referrals_id_seq')").fetchone()[0]
         for statement in STATEMENTS:
-            conn.execute(statement.format(**_values(filer, referral_id)))
+            conn.execute(statement.format(**_values(filer, referral_id, child)))
     return referral_id

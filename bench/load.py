@@ -102,20 +102,29 @@ request = function()
   local headers = {}
   if token ~= "" then headers["Authorization"] = "Bearer " .. token end
   local p = path
-  if #ids > 0 then p = string.gsub(path, "{id}", ids[math.random(#ids)]) end
+  local b = body
+  if #ids > 0 then
+    local id = tostring(ids[math.random(#ids)])
+    p = string.gsub(path, "{id}", id)
+    b = string.gsub(body, "987654321987", id)
+  end
   if method == "POST" then
     headers["Content-Type"] = "application/json"
     headers["Idempotency-Key"] = string.format("bench-%%d-%%d-%%d", %(stamp)d, tid, counter)
-    return wrk.format("POST", p, headers, body)
+    return wrk.format("POST", p, headers, b)
   end
   return wrk.format("GET", p, headers)
 end
 """
 
 
+ID_IN_BODY = 987654321987
+
+
 def wrk(base: str, path: str, *, seconds: int, connections: int, token: str = "",
         method: str = "GET", body: dict | None = None, ids: list[int] | None = None) -> LoadResult:
-    """Run wrk against ``base + path`` (``{id}`` replaced by a random one of ``ids``)."""
+    """Run wrk against ``base + path``: ``{id}`` in the path, and the number ``ID_IN_BODY`` in the
+    body, replaced by a random one of ``ids`` per request."""
     script = LUA % {"ids": ",".join(str(i) for i in (ids or [])),
                     "body": _lua_string(json.dumps(body)) if body is not None else '""',
                     "method": method, "path": path, "token": token,

@@ -78,12 +78,13 @@ def _token(conn, user_id: int, name: str, mfa: bool) -> str:
 def pick_world(url: str) -> World:
     """A school caseworker who files, the caseworker with most cases, a busy supervisor."""
     with psycopg.connect(url, autocommit=True) as conn:
-        user, agency, region, district, child = conn.execute(
-            """SELECT u.id, a.id, a.region_id, a.district_id, c.id
-                 FROM children c JOIN agencies a ON a.id = c.created_by_agency_id
-                 JOIN users u ON u.agency_id = a.id
+        user, agency, region, district = conn.execute(
+            """SELECT min(u.id), a.id, a.region_id, a.district_id
+                 FROM agencies a JOIN users u ON u.agency_id = a.id
                  JOIN user_roles r ON r.user_id = u.id AND r.role = 'caseworker'
-                WHERE a.kind = 'school' ORDER BY c.id LIMIT 1""").fetchone()
+                WHERE a.kind = 'school' GROUP BY a.id ORDER BY a.id LIMIT 1""").fetchone()
+        children = tuple(c for (c,) in conn.execute(
+            "SELECT id FROM children WHERE created_by_agency_id = %s ORDER BY id LIMIT 200", (agency,)))
         recipient = conn.execute("SELECT id FROM agencies WHERE kind = 'social_services' AND district_id = %s",
                                  (district,)).fetchone()[0]
         reader = conn.execute(
@@ -99,7 +100,7 @@ def pick_world(url: str) -> World:
         if supervisor is None:
             supervisor = conn.execute("SELECT user_id FROM user_roles WHERE role = 'supervisor' ORDER BY 1"
                                       " LIMIT 1").fetchone()
-        world = World(Filer(user, agency, region, district, child, recipient),
+        world = World(Filer(user, agency, region, district, recipient, children),
                       _token(conn, user, "bench-filer", False), reader,
                       _token(conn, reader, "bench-reader", False), case_ids, supervisor[0],
                       _token(conn, supervisor[0], "bench-supervisor", True))
@@ -147,7 +148,7 @@ def filing(table: Table, url: str, app_url: str, world: World, qorgau, bare, sec
                   f"{raw[clients].rps:.0f} tx/s, p99 {raw[clients].p99_ms:.1f} ms"
                   + (f", {raw[clients].errors} failed" if raw[clients].errors else ""))
     _check_chains(table, url, before, "pgbench")
-    body = {"children": [{"child_id": world.filer.child}], "categories": ["neglect"],
+    body = {"children": [{"child_id": load.ID_IN_BODY}], "categories": ["neglect"],
             "observed_at": (datetime.now(timezone.utc) - timedelta(hours=3)).isoformat(timespec="seconds"),
             "observed_place": "школа", "observation": "Ребёнок приходит в школу голодным, в грязной одежде.",
             "receiving_agency_ids": [world.filer.recipient], "submit": True}
@@ -155,7 +156,7 @@ def filing(table: Table, url: str, app_url: str, world: World, qorgau, bare, sec
     for clients in ((1, 4, 8) if full else (4,)):
         bare_post = load.wrk(bare.url, "/referrals", seconds=seconds, connections=clients, method="POST", body={})
         real = load.wrk(qorgau.url, "/api/v1/referrals", seconds=seconds, connections=clients,
-                        method="POST", body=body, token=world.filer_token)
+                        method="POST", body=body, token=world.filer_token, ids=list(world.filer.children))
         ratio = real.rps / raw[clients].rps if raw[clients].rps else None
         table.add(f"filing POST /api/v1/referrals, {clients} connections", _fmt(real),
                   f"pgbench {raw[clients].rps:.0f} tx/s", ratio, "≥ 0.60× at 4" if clients == 4 else "",
