@@ -13,6 +13,7 @@ import base64
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Iterator
 
 from audit import signing
 from audit.merkle import CompactRange, leaf_hash
@@ -100,24 +101,48 @@ def _iso(value: datetime) -> str:
 
 def _latest(conn) -> dict | None:
     return conn.execute(
-        "SELECT id, tree_size, chain_seqs, frontier FROM audit.checkpoints"
+        "SELECT id, tree_size, chain_seqs, chain_heads, frontier FROM audit.checkpoints"
         " ORDER BY id DESC LIMIT 1").fetchone()
 
 
-def _new_leaves(conn, since: list[int], upto: list[int]) -> list[tuple[int, int, bytes]]:
-    """``(chain, seq, hash)`` of every event after ``since`` up to ``upto``, in leaf order."""
-    chains = [c for c in range(len(upto)) if upto[c] > since[c]]
+def _check_signed_heads(conn, last: dict) -> None:
+    """Refuse to extend a tree whose last signed head of some chain is no longer in the log."""
     rows = conn.execute(
-        "SELECT e.chain, e.seq, e.hash FROM audit.events e"
-        " JOIN unnest(%s::int[], %s::bigint[], %s::bigint[]) AS r(chain, lo, hi)"
-        "   ON e.chain = r.chain AND e.seq > r.lo AND e.seq <= r.hi"
-        " ORDER BY e.chain, e.seq",
-        (chains, [since[c] for c in chains], [upto[c] for c in chains])).fetchall()
-    out = [(r["chain"], r["seq"], bytes(r["hash"])) for r in rows]
-    expected = [(c, s) for c in chains for s in range(since[c] + 1, upto[c] + 1)]
-    if [(c, s) for c, s, _ in out] != expected:
-        raise CheckpointRefused("the audit chains have gaps or duplicates; refusing to sign them")
-    return out
+        "SELECT r.chain, e.hash FROM unnest(%s::int[], %s::bigint[]) AS r(chain, seq)"
+        " LEFT JOIN audit.events e ON e.chain = r.chain AND e.seq = r.seq"
+        " WHERE r.seq > 0 ORDER BY r.chain",
+        (list(range(len(last["chain_seqs"]))), list(last["chain_seqs"]))).fetchall()
+    for row in rows:
+        if row["hash"] is None or bytes(row["hash"]) != bytes(last["chain_heads"][row["chain"]]):
+            raise CheckpointRefused(f"audit chain {row['chain']} no longer ends where checkpoint "
+                                    f"{last['id']} signed it; refusing to sign (run `flask "
+                                    "audit verify`)")
+
+
+def _new_leaves(conn, since: list[int], upto: list[int]) -> Iterator[bytes]:
+    """The hash of every event after ``since`` up to ``upto``, in leaf order, streamed; refuses a
+    chain whose events there are not exactly seq ``since + 1 .. upto``."""
+    chains = [c for c in range(len(upto)) if upto[c] > since[c]]
+    want = iter([(c, since[c] + 1) for c in chains])
+    expected = next(want, None)
+    with conn.cursor(name="audit_checkpoint_leaves") as cur:
+        cur.itersize = 10_000
+        cur.execute(
+            "SELECT e.chain, e.seq, e.hash FROM audit.events e"
+            " JOIN unnest(%s::int[], %s::bigint[], %s::bigint[]) AS r(chain, lo, hi)"
+            "   ON e.chain = r.chain AND e.seq > r.lo AND e.seq <= r.hi"
+            " ORDER BY e.chain, e.seq",
+            (chains, [since[c] for c in chains], [upto[c] for c in chains]))
+        for row in cur:
+            if expected is None or (row["chain"], row["seq"]) != expected:
+                raise CheckpointRefused("the audit chains have gaps or duplicates; refusing to "
+                                        "sign them (run `flask audit verify`)")
+            yield bytes(row["hash"])
+            chain, seq = expected
+            expected = (chain, seq + 1) if seq < upto[chain] else next(want, None)
+    if expected is not None:
+        raise CheckpointRefused(f"audit chain {expected[0]} lacks events from seq {expected[1]}; "
+                                "refusing to sign it (run `flask audit verify`)")
 
 
 def write_checkpoint(conn, private_key, *, now: datetime | None = None) -> SignedCheckpoint | None:
@@ -138,9 +163,11 @@ def write_checkpoint(conn, private_key, *, now: datetime | None = None) -> Signe
         return None
     if any(u < s for u, s in zip(upto, since)):
         raise CheckpointRefused("a chain head is behind the last checkpoint")
+    if last:
+        _check_signed_heads(conn, last)
     tree = (CompactRange.from_frontier(last["tree_size"], [bytes(h) for h in last["frontier"]])
             if last else CompactRange())
-    for _, _, digest in _new_leaves(conn, since, upto):
+    for digest in _new_leaves(conn, since, upto):
         tree.append(leaf_hash(digest))
     log_id = str(conn.execute("SELECT log_id FROM audit.log_info").fetchone()["log_id"])
     checkpoint = Checkpoint(

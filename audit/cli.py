@@ -20,6 +20,7 @@ from audit.verify import Report, verify, verify_checkpoint
 
 audit_cli = AppGroup("audit", help="The tamper-evident audit log.")
 CLI_ACTOR = Actor.system("cli")
+SHOWN = 50  # problems listed in full; a badly damaged log has thousands
 
 
 def _settings():
@@ -70,8 +71,10 @@ def _print(report: Report) -> None:
     if first is not None:
         click.echo(f"FIRST BAD EVENT: {first.event_id} (chain {first.chain}, seq {first.seq}): "
                    f"{first.kind}")
-    for problem in report.problems:
+    for problem in report.problems[:SHOWN]:
         click.echo(f"  {problem}")
+    if len(report.problems) > SHOWN:
+        click.echo(f"  ... and {len(report.problems) - SHOWN} more problems")
     click.get_current_context().exit(1)
 
 

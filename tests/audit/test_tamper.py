@@ -159,3 +159,30 @@ def test_verification_since_a_checkpoint_refuses_a_doctored_starting_point(log):
                     " AS array_reverse_frontier WHERE id = 1")
     report = verify(log.url, since=1, public_key=log.public_key, workers=1)
     assert [p.kind for p in report.problems if p.checkpoint_id == 1] == ["checkpoint_altered"]
+
+
+def test_a_chain_whose_signed_end_was_replaced_is_not_signed_again(log, private_key):
+    from audit.checkpoints import CheckpointRefused
+
+    with admin_connection(log.url) as conn:
+        signed_end = conn.execute("SELECT chain_seqs[%s] AS s FROM audit.checkpoints WHERE id = 2",
+                                  (log.chain + 1,)).fetchone()["s"]
+    tamper(log.url, "DELETE FROM audit.events WHERE chain = %s AND seq = %s",
+           (log.chain, signed_end))
+    with app_connection(log.url) as conn:
+        record_views(conn, 20)  # whichever chains they land on, the checkpoint must refuse
+        with pytest.raises(CheckpointRefused, match=f"chain {log.chain} no longer ends"):
+            write_checkpoint(conn, private_key)
+
+
+def test_a_gap_among_new_events_is_not_signed(log, private_key):
+    from audit.checkpoints import CheckpointRefused
+
+    with app_connection(log.url) as conn:
+        record_views(conn, 3, per_transaction=3)
+        with admin_connection(log.url) as admin:
+            middle = admin.execute("SELECT id FROM audit.events ORDER BY id DESC LIMIT 1"
+                                   " OFFSET 1").fetchone()["id"]
+        tamper(log.url, "DELETE FROM audit.events WHERE id = %s", (middle,))
+        with pytest.raises(CheckpointRefused, match="gaps or duplicates"):
+            write_checkpoint(conn, private_key)
