@@ -196,3 +196,10 @@ def grant_emergency_access(api_client, child_id: int, *, reason: str = "Child br
         "child_id": child_id, "reason": reason, "password": api_client.user.password})
     assert response.status_code == 201, response.get_json()
     return response.get_json()
+
+
+def clocks_of(admin_conn, subject_type: str, subject_id: int) -> list[dict]:
+    """The clocks of a subject, oldest first."""
+    return admin_conn.execute("SELECT kind, agency_id, priority, due_at, stopped_at, stop_reason FROM clocks"
+                              " WHERE subject_type = %s AND subject_id = %s ORDER BY id",
+                              (subject_type, subject_id)).fetchall()

@@ -26,10 +26,11 @@ import psycopg
 
 import audit
 from audit import Actor, AuditAction
-from services import access, policy
+from services import access, outbox, policy
 from services.cases import queries
 from services.cases.records import (CLOSABLE, FREE_ENTRY_KINDS, Case, Entry, allowed_transitions,
                                     can_request_closure)
+from services.clocks.actions import start_clock, stop_clock
 from services.errors import AccessDenied, Conflict, InvalidTransition, NotFound, ValidationFailed
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -167,6 +168,7 @@ def decide_closure(conn, approval: dict, *, actor: Actor, approve: bool, note: s
     _require_assessments_done(conn, case)
     new = queries.update_case(conn, case.id, state="closed", closed_at=_now(),
                               closure_requested_at=None, closure_requested_by=None)
+    stop_clock(conn, actor=actor, subject_type="case", subject_id=case.id, kind=None)  # reviews
     _record(conn, actor, AuditAction.CASE_CLOSED, new, approval_id=approval["id"],
             from_state=case.state, version=new.version)
 
@@ -307,6 +309,9 @@ def add_assessment(conn, facts: policy.CaseFacts, *, actor: Actor, kind: str, ag
         raise ValidationFailed("The assignee must be a caseworker or supervisor of that agency.",
                                field="assignee_user_id")
     assessment = queries.insert_assessment(conn, case.id, kind, agency_id, assignee_user_id)
+    start_clock(conn, actor=actor, kind="assessment", subject_type="assessment", subject_id=assessment.id,
+                child_id=case.child_id, region_id=case.region_id, agency_id=agency_id,
+                assignee_user_id=assignee_user_id, priority=case.priority)
     _record(conn, actor, AuditAction.ASSESSMENT_CREATED, case, assessment_id=assessment.id,
             kind=kind, agency_id=agency_id)
     return assessment
@@ -341,6 +346,7 @@ def complete_assessment(conn, facts: policy.CaseFacts, assessment_id: int, *, ac
                                     occurred_at=_now(), body=summary)
     queries.update_assessment(conn, assessment.id, state="completed", outcome=outcome,
                               completed_at=_now(), result_entry_id=entry_id)
+    stop_clock(conn, actor=actor, subject_type="assessment", subject_id=assessment.id, kind=None)
     _record(conn, actor, AuditAction.CHRONOLOGY_ENTRY_ADDED, facts, entry_id=entry_id,
             kind="assessment_result", visibility=visibility)
     _record(conn, actor, AuditAction.ASSESSMENT_COMPLETED, facts, assessment_id=assessment.id,
@@ -378,6 +384,8 @@ def decide_skip(conn, approval: dict, *, actor: Actor, approve: bool, note: str 
     if not note:
         raise ValidationFailed("A supervisor records why the assessment is not needed.", field="note")
     queries.update_assessment(conn, assessment.id, state="skipped", skip_reason=note)
+    stop_clock(conn, actor=actor, subject_type="assessment", subject_id=assessment.id, kind=None,
+               reason="cancelled")
     _record(conn, actor, AuditAction.ASSESSMENT_SKIPPED, facts, assessment_id=assessment.id,
             approval_id=approval["id"])
 
@@ -450,19 +458,12 @@ def issue_instruction(conn, facts: policy.CaseFacts, *, actor: Actor, body: str,
                                     due_at=due_at)
     _record(conn, actor, AuditAction.INSTRUCTION_ISSUED, facts, entry_id=entry_id,
             addressed_agency_id=addressed)
-    instruction_issued(conn, entry_id=entry_id, case_id=facts.case_id, agency_id=addressed, due_at=due_at)
+    # The instruction's clock (the region's policy, or the date oversight set) escalates if it is
+    # not answered; the notice tells the addressed agency's supervisors now.
+    start_clock(conn, actor=actor, kind="instruction", subject_type="instruction", subject_id=entry_id,
+                child_id=facts.child_id, region_id=facts.region_id, agency_id=addressed,
+                priority=queries.get_case(conn, facts.case_id).priority, due_at=due_at)
+    outbox.enqueue(conn, "case.instruction_issued", entry_id=entry_id, case_id=facts.case_id,
+                   child_id=facts.child_id, agency_id=addressed,
+                   due_at=due_at.isoformat() if due_at else None)
     return queries.get_entry(conn, entry_id)
-
-
-def instruction_issued(conn, *, entry_id: int, case_id: int, agency_id: int,
-                       due_at: datetime | None) -> None:
-    """Hook for the deadline clocks: an instruction starts a clock (DESIGN.md §2, Deadline).
-
-    The outbox carries the event when it exists; until then the instruction is only recorded.
-    """
-    try:
-        from services import outbox
-    except ImportError:
-        return
-    outbox.enqueue(conn, "case.instruction_issued", entry_id=entry_id, case_id=case_id,
-                   agency_id=agency_id, due_at=due_at.isoformat() if due_at else None)

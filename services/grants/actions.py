@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import audit
 from audit import Actor, AuditAction
-from services import access
+from services import access, outbox
 from services.auth import signin
 from services.errors import AccessDenied, Conflict, NotFound, ValidationFailed
 from services.grants import queries
@@ -59,16 +59,9 @@ def _denied(conn, actor: Actor, child_id: int, reason: str) -> None:
 
 
 def emergency_access_granted(conn, grant: dict) -> None:
-    """Notify the holder's supervisors and the region's oversight (DESIGN.md §2, §4).
-
-    Notifications travel through the outbox, in this transaction, when it exists; until then the
-    grant is on the supervisors' review list (``GET /api/v1/access-grants?pending_review=1``) and
-    on oversight's list of their region's grants.
-    """
-    try:
-        from services import outbox
-    except ImportError:
-        return
+    """Notify the holder's supervisors and the region's oversight (DESIGN.md §2, §4) through the
+    outbox, in this transaction; the grant also stays on the supervisors' review list
+    (``GET /api/v1/access-grants?pending_review=1``) until one of them reviews it."""
     outbox.enqueue(conn, "grants.emergency_access_granted", grant_id=grant["id"],
                    agency_id=grant["agency_id"], region_id=grant["region_id"], child_id=grant["child_id"])
 

@@ -1,7 +1,7 @@
 """Assessments: completing with an outcome, skipping with a supervisor's recorded reason."""
 from __future__ import annotations
 
-from tests.case_factories import audit_events
+from tests.case_factories import audit_events, clocks_of
 
 SUMMARY = "Child presents as anxious; school attendance low; mother cooperative."
 
@@ -117,3 +117,10 @@ def test_the_lead_assigns_a_further_assessment(api, new_case, admin_conn, cw):
                                         json={"kind": "social", "agency_id": cw.agencies["health"].id})
     assert outside.status_code == 422 and outside.get_json()["field"] == "agency_id"
     assert audit_events(admin_conn, "assessment_created", object_id=case.id)[-1]["details"]["assessment_id"] == created["id"]
+    [clock] = clocks_of(admin_conn, "assessment", created["id"])
+    assert (clock["kind"], clock["agency_id"], clock["stopped_at"]) == ("assessment", cw.agencies["school"].id, None)
+    done = api("caseworker").post(f"/api/v1/cases/{case.id}/assessments/{created['id']}/complete",
+                                  json={"outcome": "support_needed", "summary": SUMMARY})
+    assert done.status_code == 200
+    [clock] = clocks_of(admin_conn, "assessment", created["id"])
+    assert clock["stopped_at"] is not None and clock["stop_reason"] == "completed"

@@ -6,7 +6,10 @@ import importlib.util
 
 import pytest
 
-from tests.case_factories import audit_events, finish_assessments
+from services.clocks.actions import start_clock
+from services.db import transaction
+from tests.case_factories import audit_events, clocks_of, finish_assessments
+from tests.factories import SYSTEM
 
 REASON = "Plan goals met; family engaged with support."
 
@@ -17,9 +20,13 @@ def request_closure(api, case, who="social_worker"):
     return response.get_json()["approval_id"]
 
 
-def test_closure_request_then_approval_closes_the_case(api, new_case, admin_conn, cw):
+def test_closure_request_then_approval_closes_the_case(app, api, new_case, admin_conn, cw):
     case = new_case(state="monitoring")
     finish_assessments(admin_conn, case)
+    with app.app_context(), transaction(SYSTEM) as conn:  # the case's review clock is running
+        start_clock(conn, actor=SYSTEM, kind="review", subject_type="case", subject_id=case.id,
+                    child_id=case.child_id, region_id=cw.region_id,
+                    agency_id=cw.agencies["social_services"].id, priority="standard")
     approval_id = request_closure(api, case)
     detail = api("social_worker").get(f"/api/v1/cases/{case.id}").get_json()
     assert detail["closure_requested"] is True and detail["state"] == "monitoring"
@@ -38,6 +45,7 @@ def test_closure_request_then_approval_closes_the_case(api, new_case, admin_conn
     assert closed_event["actor_user_id"] == cw.users["social_supervisor"].id
     granted = audit_events(admin_conn, "approval_granted", object_id=approval_id)[-1]
     assert granted["details"]["kind"] == "closure" and granted["child_id"] == case.child_id
+    assert [c["stop_reason"] for c in clocks_of(admin_conn, "case", case.id)] == ["completed"]
 
 
 def test_closure_waits_for_every_assessment(api, new_case):

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.case_factories import audit_events
+from tests.case_factories import audit_events, clocks_of
 
 
 def test_oversight_reads_the_case_and_lists_the_region(api, new_case, admin_conn, cw):
@@ -34,13 +34,20 @@ def test_oversight_issues_an_instruction(api, new_case, admin_conn, cw):
     queued = admin_conn.execute("SELECT payload FROM outbox WHERE topic = 'case.instruction_issued'"
                                 " AND (payload->>'entry_id')::bigint = %s", (entry["id"],)).fetchall()
     assert len(queued) == 1 and queued[0]["payload"]["agency_id"] == cw.agencies["police"].id
+    assert queued[0]["payload"]["child_id"] == case.child_id
+    # The instruction's clock runs to the date oversight set, owned by the addressed agency.
+    [clock] = clocks_of(admin_conn, "instruction", entry["id"])
+    assert (clock["kind"], clock["agency_id"], clock["stopped_at"]) == ("instruction", cw.agencies["police"].id, None)
+    assert clock["due_at"] == datetime.fromisoformat(due)
 
 
-def test_an_instruction_defaults_to_the_lead_and_checks_its_fields(api, new_case, cw):
+def test_an_instruction_defaults_to_the_lead_and_checks_its_fields(api, new_case, admin_conn, cw):
     case = new_case()
     oversight = api("oversight")
     plain = oversight.post(f"/api/v1/cases/{case.id}/instructions", json={"body": "Report on progress."})
     assert plain.status_code == 201 and plain.get_json()["addressed_agency_id"] == cw.agencies["social_services"].id
+    [clock] = clocks_of(admin_conn, "instruction", plain.get_json()["id"])
+    assert clock["due_at"] > datetime.now(timezone.utc) + timedelta(days=4)  # the policy's 5 working days
     past = oversight.post(f"/api/v1/cases/{case.id}/instructions",
                           json={"body": "x", "due_at": "2020-01-01T00:00:00+00:00"})
     assert past.status_code == 422 and past.get_json()["field"] == "due_at"
