@@ -9,7 +9,9 @@ from pydantic import Field
 
 from audit import AuditAction
 from services import access
+from services.api.fields import Id, Text
 from services.api.spec import Strict, operation
+from services.cases.paging import ids_fit
 from services.children import actions
 from services.children.records import (PURPOSES, ChildDetails, Duplicates, candidate_json,
                                        child_from_row, child_json)
@@ -20,19 +22,21 @@ from services.security import csrf
 
 api_bp = Blueprint("children_api", __name__, url_prefix="/api/v1")
 csrf.exempt(api_bp)
+api_bp.url_value_preprocessor(ids_fit)
 
 Purpose = Literal[PURPOSES]  # type: ignore[valid-type]
 
 
 class ChildIn(Strict):
-    iin: str | None = Field(default=None, description="12 digits; optional (newcomers may have none)")
-    last_name: str = Field(min_length=1, max_length=100)
-    first_name: str = Field(min_length=1, max_length=100)
-    patronymic: str | None = Field(default=None, max_length=100)
+    iin: Text | None = Field(default=None, max_length=40,
+                             description="12 digits; optional (newcomers may have none)")
+    last_name: Text = Field(min_length=1, max_length=100)
+    first_name: Text = Field(min_length=1, max_length=100)
+    patronymic: Text | None = Field(default=None, max_length=100)
     date_of_birth: date
     sex: Literal["M", "F"] | None = None
-    school_agency_id: int | None = None
-    district_id: int | None = None
+    school_agency_id: Id | None = None
+    district_id: Id | None = None
     confirmed_different: bool = Field(default=False, description=(
         "true after the caller checked the candidates of a 409 answer: this is a different child"))
 
@@ -52,9 +56,9 @@ class ChildOut(Strict):
 
 
 class ChildSearch(Strict):
-    iin: str | None = Field(default=None, description="exact IIN")
-    last_name: str | None = Field(default=None, max_length=100)
-    first_name: str | None = Field(default=None, max_length=100)
+    iin: Text | None = Field(default=None, max_length=40, description="exact IIN")
+    last_name: Text | None = Field(default=None, max_length=100)
+    first_name: Text | None = Field(default=None, max_length=100)
     date_of_birth: date | None = None
 
 

@@ -12,9 +12,9 @@ from services import access, policy
 from services.children.actions import resolve_reference
 from services.errors import AccessDenied, Conflict, InvalidTransition, NotFound, ValidationFailed
 from services.referrals import attachments, events, queries, screening
-from services.referrals.trail import record_for_children
 from services.referrals.asq import AsqAnswers, InvalidScreen, priority_from_indicators, score_asq
 from services.referrals.records import NOT_RECEIVING, ReferralContent, more_pressing
+from services.referrals.trail import record_for_children
 
 # Clocks on two machines never agree exactly; an observation "now" must not be refused.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -82,12 +82,7 @@ def _check_content(conn, content: ReferralContent, *, actor: Actor,
 
 def _district(conn, actor: Actor, child_ids: list[int]) -> int | None:
     """Where the concern is: the first named child's district, else the referring agency's."""
-    row = conn.execute(
-        """SELECT coalesce((SELECT c.district_id FROM children c WHERE c.id = ANY(%s)
-                             AND c.district_id IS NOT NULL ORDER BY c.id LIMIT 1),
-                           (SELECT a.district_id FROM agencies a WHERE a.id = %s)) AS district_id""",
-        (child_ids, actor.agency_id)).fetchone()
-    return row["district_id"]
+    return queries.concern_district(conn, child_ids, actor.agency_id)
 
 
 def file_referral(conn, content: ReferralContent, *, actor: Actor, submit: bool) -> int:

@@ -65,6 +65,15 @@ def mark_superseded(conn, referral_id: int, by_id: int) -> int:
                             WHERE id = %s AND superseded_by_id IS NULL""", (by_id, referral_id)).rowcount
 
 
+def concern_district(conn, child_ids: list[int], agency_id: int) -> int | None:
+    """The first named child's district (as far as the caller reads it), else the agency's."""
+    return conn.execute(
+        """SELECT coalesce((SELECT c.district_id FROM children c WHERE c.id = ANY(%s)
+                             AND c.district_id IS NOT NULL ORDER BY c.id LIMIT 1),
+                           (SELECT a.district_id FROM agencies a WHERE a.id = %s)) AS district_id""",
+        (child_ids, agency_id)).fetchone()["district_id"]
+
+
 # --- Children, receiving agencies, referrer -----------------------------------------------------
 
 def child_ids(conn, referral_id: int) -> list[int]:

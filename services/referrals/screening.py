@@ -62,32 +62,42 @@ def require_current(row: dict, version: int) -> None:
                        superseded_by_id=row["superseded_by_id"])
 
 
-def require_screener(conn, row: dict, facts: policy.ReferralFacts, *, actor: Actor, attempted: str,
-                     version: int) -> list[Recipient]:
-    """The referral's receiving agencies, if the actor's agency may decide on it now."""
-    recipients = queries.recipients_of(conn, row["id"])
-    mine = next((r for r in recipients if r.agency_id == actor.agency_id), None)
-    if mine is None or not policy.is_practitioner(actor):
+def lock_for_decision(conn, row: dict, facts: policy.ReferralFacts, *, actor: Actor, attempted: str,
+                      version: int) -> tuple[dict, policy.ReferralFacts, list[Recipient]]:
+    """The referral locked (one decision at a time), its facts and its receiving agencies, if
+    the actor's agency may decide on it now.
+
+    :raise AccessDenied: the actor is not of a receiving agency (they may read it: no 404 needed)
+    :raise Conflict: a stale version
+    :raise InvalidTransition: the agency already decided, or screening is over
+    """
+    mine = next((r for r in queries.recipients_of(conn, row["id"]) if r.agency_id == actor.agency_id), None)
+    locked = None
+    if mine is not None and policy.is_practitioner(actor):
+        locked = queries.get_referral(conn, row["id"], lock=True)
+    if locked is None:
         access.record_denial(actor, ATTEMPTED[attempted], "referral", row["id"],
                              child_id=facts.child_ids[0] if facts.child_ids else None,
                              reason="not_receiving_agency")
         raise AccessDenied("Only a caseworker or supervisor of a receiving agency screens a referral.")
-    require_current(row, version)
+    facts = access.referral_facts(conn, row["id"])
+    recipients = queries.recipients_of(conn, row["id"])
+    mine = next(r for r in recipients if r.agency_id == actor.agency_id)
+    require_current(locked, version)
     if mine.status != "pending" or not policy.can_referral(actor, facts, access.live_grants(conn, actor),
                                                            "screen"):
         raise InvalidTransition(
-            f"Your agency's decision is already {mine.status}; the referral is {row['state']}.",
-            field="decision", state=row["state"], agency_status=mine.status,
+            f"Your agency's decision is already {mine.status}; the referral is {locked['state']}.",
+            field="decision", state=locked["state"], agency_status=mine.status,
             allowed_states=["submitted", "screening"], allowed_statuses=["pending"])
-    return recipients
+    return locked, facts, recipients
 
 
 def screen(conn, row: dict, facts: policy.ReferralFacts, d: ScreeningDecision, *, actor: Actor) -> dict:
     """Apply one receiving agency's decision; what happened, without case content."""
     _check_fields(d)
-    row = queries.get_referral(conn, row["id"], lock=True)  # one decision at a time per referral
-    facts = access.referral_facts(conn, row["id"])
-    recipients = require_screener(conn, row, facts, actor=actor, attempted=d.decision, version=d.version)
+    row, facts, recipients = lock_for_decision(conn, row, facts, actor=actor, attempted=d.decision,
+                                               version=d.version)
     child_ids = list(facts.child_ids)
     result = {"referral_id": row["id"], "decision": d.decision}
     if d.priority is not None:
@@ -309,9 +319,7 @@ def set_priority(conn, row: dict, priority: str, *, actor: Actor, child_ids: lis
 def prioritise(conn, row: dict, facts: policy.ReferralFacts, priority: str, *, version: int,
                reason: str | None, actor: Actor) -> dict:
     """A receiving agency confirms or changes the priority without deciding yet."""
-    row = queries.get_referral(conn, row["id"], lock=True)
-    facts = access.referral_facts(conn, row["id"])
-    require_screener(conn, row, facts, actor=actor, attempted="priority", version=version)
+    row, facts, _ = lock_for_decision(conn, row, facts, actor=actor, attempted="priority", version=version)
     outcome = change_priority(conn, row, priority, reason=reason, actor=actor,
                               child_ids=list(facts.child_ids), reason_field="reason")
     current = queries.get_referral(conn, row["id"])

@@ -7,11 +7,12 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 
 from flask import Blueprint, Response, g, jsonify, request
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from audit import AuditAction
 from services import access
-from services.api.spec import Strict, operation
+from services.api.fields import MAX_ID, Id, Text, Version
+from services.api.spec import Strict, operation, raise_validation
 from services.cases import paging
 from services.children.records import KZ_TIME
 from services.db import transaction
@@ -28,8 +29,8 @@ api_bp.url_value_preprocessor(paging.ids_fit)
 
 
 class ChildRefIn(Strict):
-    child_id: int = Field(ge=1)
-    iin: str | None = Field(default=None, description="proof for a child you cannot read yet")
+    child_id: Id
+    iin: Text | None = Field(default=None, max_length=40, description="proof for a child you cannot read yet")
     date_of_birth: date | None = Field(default=None, description="proof for a child you cannot read yet")
 
 
@@ -52,12 +53,12 @@ class ContentIn(Strict):
     children: list[ChildRefIn] = Field(min_length=1, max_length=20)
     categories: list[Category] = Field(min_length=1, max_length=9)
     observed_at: datetime = Field(description="with its offset; not in the future")
-    observed_place: str | None = Field(default=None, max_length=500)
-    observation: str = Field(min_length=1, max_length=20000)
+    observed_place: Text | None = Field(default=None, max_length=500)
+    observation: Text = Field(min_length=1, max_length=20000)
     risk: RiskIn = Field(default_factory=RiskIn)
     priority: Priority | None = Field(default=None, description="may raise the computed priority")
-    receiving_agency_ids: list[int] = Field(min_length=1, max_length=20)
-    referrer_contact: str | None = Field(default=None, max_length=200)
+    receiving_agency_ids: list[Id] = Field(min_length=1, max_length=20)
+    referrer_contact: Text | None = Field(default=None, max_length=200)
 
 
 class ReferralIn(ContentIn):
@@ -65,44 +66,44 @@ class ReferralIn(ContentIn):
 
 
 class CorrectionIn(ContentIn):
-    version: int = Field(ge=1, description="the version being corrected (the latest)")
+    version: Version = Field(description="the version being corrected (the latest)")
 
 
 class DraftPatch(Strict):
     children: list[ChildRefIn] | None = Field(default=None, min_length=1, max_length=20)
     categories: list[Category] | None = Field(default=None, min_length=1, max_length=9)
     observed_at: datetime | None = None
-    observed_place: str | None = Field(default=None, max_length=500)
-    observation: str | None = Field(default=None, min_length=1, max_length=20000)
+    observed_place: Text | None = Field(default=None, max_length=500)
+    observation: Text | None = Field(default=None, min_length=1, max_length=20000)
     risk: RiskIn | None = None
     priority: Priority | None = None
-    receiving_agency_ids: list[int] | None = Field(default=None, min_length=1, max_length=20)
+    receiving_agency_ids: list[Id] | None = Field(default=None, min_length=1, max_length=20)
 
 
 class ScreeningIn(Strict):
     decision: Decision
-    version: int = Field(ge=1, description="the version decided on (the latest)")
-    reason: str | None = Field(default=None, max_length=4000,
-                               description="screen_out: for the supervisor; redirect: for the agency")
-    lead_agency_id: int | None = Field(default=None, description="accept: the lead of a new case")
-    assigned_user_id: int | None = Field(default=None, description="accept: your agency's worker")
-    to_agency_id: int | None = Field(default=None, description="redirect: the agency it goes to")
+    version: Version = Field(description="the version decided on (the latest)")
+    reason: Text | None = Field(default=None, min_length=1, max_length=4000,
+                                description="screen_out: for the supervisor; redirect: for the agency")
+    lead_agency_id: Id | None = Field(default=None, description="accept: the lead of a new case")
+    assigned_user_id: Id | None = Field(default=None, description="accept: your agency's worker")
+    to_agency_id: Id | None = Field(default=None, description="redirect: the agency it goes to")
     priority: Priority | None = None
-    priority_reason: str | None = Field(default=None, max_length=4000)
+    priority_reason: Text | None = Field(default=None, min_length=1, max_length=4000)
 
 
 class PriorityIn(Strict):
     priority: Priority
-    version: int = Field(ge=1)
-    reason: str | None = Field(default=None, max_length=4000, description="required to lower it")
+    version: Version
+    reason: Text | None = Field(default=None, min_length=1, max_length=4000, description="required to lower it")
 
 
 class ReferralList(Strict):
     box: Literal["incoming", "sent", "all"] = "incoming"
     state: State | None = None
     priority: Priority | None = None
-    agency: int | None = Field(default=None, description="referring or receiving agency id")
-    district: int | None = None
+    agency: Id | None = Field(default=None, description="referring or receiving agency id")
+    district: Id | None = None
     date_from: date | None = Field(default=None, description="created on or after (Kazakhstan time)")
     date_to: date | None = Field(default=None, description="created on or before (Kazakhstan time)")
     cursor: str | None = Field(default=None, max_length=300)
@@ -216,14 +217,18 @@ def _merged(current: dict, patch: DraftPatch) -> ReferralContent:
         if getattr(patch, name) is None:
             raise ValidationFailed(f"{name} cannot be removed from a referral.", field=name)
     risk = current["risk"]
-    base = ContentIn.model_validate({
+    stored = {
         "children": [{"child_id": c["id"]} for c in current["children"]],
         "categories": current["categories"], "observed_at": current["observed_at"],
         "observed_place": current["observed_place"], "observation": current["observation"],
         "risk": {k: risk[k] for k in ("imminent_danger", "significant_harm", "harm_suspected", "asq")},
         "priority": risk.get("requested_priority"),
         "receiving_agency_ids": [r["agency_id"] for r in current["receiving_agencies"]],
-        "referrer_contact": (current["referrer"] or {}).get("contact")}, strict=False)
+        "referrer_contact": (current["referrer"] or {}).get("contact")}
+    try:
+        base = ContentIn.model_validate(stored, strict=False)
+    except ValidationError as exc:
+        raise_validation(exc)
     return _content(base.model_copy(update={k: getattr(patch, k) for k in patch.model_fields_set}))
 
 
@@ -315,7 +320,7 @@ def _upload():
     if upload is None:
         raise ValidationFailed("Attach the file in the field 'file'.", field="file")
     raw = request.form.get("supersedes_id")
-    if raw is not None and not (raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**63):
+    if raw is not None and not (raw.isascii() and raw.isdigit() and 0 < int(raw) <= MAX_ID):
         raise ValidationFailed("supersedes_id is the id of the file this one replaces.", field="supersedes_id")
     return upload, int(raw) if raw is not None else None
 

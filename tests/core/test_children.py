@@ -80,6 +80,8 @@ def test_an_iin_must_agree_with_the_date_of_birth_and_sex(api, admin_conn):
     ({"sex": "X"}, "sex"),
     ({"school_agency_id": 999999999}, "school_agency_id"),
     ({"district_id": 999999999}, "district_id"),
+    ({"district_id": 2**63}, "district_id"),
+    ({"first_name": "Ab\u0000"}, "first_name"),
 ])
 def test_bad_input_is_a_problem_naming_the_field(api, admin_conn, change, field):
     body = child_body(**change)
@@ -128,6 +130,7 @@ def test_another_agency_gets_the_same_404_as_for_a_missing_child(api, core, admi
     child = create_child(api("caseworker"))
     hidden = assert_problem(api("outsider").get(f"{CHILDREN}/{child['id']}"), 404)
     missing = assert_problem(api("outsider").get(f"{CHILDREN}/999999999"), 404)
+    assert_problem(api("outsider").get(f"{CHILDREN}/{2**64}"), 404)
     same = ("type", "title", "status", "detail")
     assert [hidden[k] for k in same] == [missing[k] for k in same]
     assert set(hidden) == set(missing)

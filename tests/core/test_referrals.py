@@ -85,6 +85,9 @@ def test_the_priority_follows_the_risk_indicators_and_the_referrer_may_raise_it(
     ({"mood": "sad"}, "mood"),
     ({"observation": ""}, "observation"),
     ({"submit": "yes"}, "submit"),
+    ({"observed_place": "a\u0000b"}, "observed_place"),
+    ({"receiving_agency_ids": [2**63]}, "receiving_agency_ids.0"),
+    ({"children": [{"child_id": 2**64}]}, "children.0.child_id"),
 ])
 def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(api, admin_conn, child, social,
                                                                       change, field):

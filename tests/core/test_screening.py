@@ -296,3 +296,12 @@ def test_a_raised_priority_restarts_the_screening_clock_and_a_confirmation_ackno
     assert running_clocks(admin_conn, "referral", referral["id"]) == {}
     assert running_clocks(admin_conn, "referral", second["id"]) == {
         "screening_decision": ("urgent", agencies["social_services"])}
+
+
+def test_oversight_reads_but_does_not_screen(api, core, child, agencies, admin_conn):
+    referral = file_referral(api("caseworker"), [child], [agencies["social_services"]])
+    assert api("oversight").get(f"{REFERRALS}/{referral['id']}").status_code == 200
+    assert_problem(screen(api("oversight"), referral, decision="accept"), 403)
+    assert_problem(api("oversight").post(f"{REFERRALS}/{referral['id']}/priority",
+                                         json={"priority": "urgent", "version": 1}), 403)
+    assert count(admin_conn, "SELECT 1 FROM cases WHERE child_id = %s", child) == 0
