@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import signal
 import statistics
 import subprocess
@@ -96,6 +97,19 @@ def commit() -> str:
         return "unknown"
 
 
+def ensure_wrk() -> None:
+    """wrk is Debian's package; install it when missing (as root), or say how."""
+    if shutil.which("wrk"):
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("wrk: installing Debian's package", flush=True)
+        subprocess.run(["apt-get", "update", "-qq"], check=False)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed for the load runs: apt-get install wrk")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--full", action="store_true", help="the national data set (1 M / 4.4 M / 50 M)")
@@ -117,6 +131,7 @@ def main(argv=None) -> int:
         if getattr(args, key) is not None:
             sizes[key] = getattr(args, key)
     seconds = args.seconds or (20 if args.full else 8)
+    ensure_wrk()
     command = "bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
     started = datetime.now(timezone.utc)
     info = machine()
