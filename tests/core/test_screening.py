@@ -53,8 +53,9 @@ def test_accepting_opens_the_childs_case_with_both_assessments(api, core, child,
     for expected in ("case_opened", "assessment_created", "referral_accepted", "referrer_update_sent"):
         assert expected in actions
     assert actions.count("assessment_created") == 2
-    # The accepting caseworker works the case.
+    # The accepting caseworker works the case, and as the lead agency may know who referred.
     assert api("social_worker").get(f"/api/v1/cases/{case['id']}").status_code == 200
+    assert api("social_worker").get(f"{REFERRALS}/{referral['id']}").get_json()["referrer"]["full_name"]
 
 
 def test_a_named_lead_takes_part_and_the_assessments_follow_the_agency_kinds(api, core, child, agencies,
