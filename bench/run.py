@@ -162,7 +162,7 @@ def main(argv=None) -> int:
         bare.wait("/pk/1")
         scenarios.filing(table, url, app_url, world, qorgau, bare, seconds, full=args.full)
         scenarios.case_read(table, url, world, qorgau, bare, seconds)
-        scenarios.queues(table, url, world, qorgau, seconds)
+        scenarios.queues(table, url, world, qorgau, seconds, rounds=40 if args.full else 10)
     finally:
         qorgau.stop()
         bare.stop()

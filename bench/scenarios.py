@@ -229,7 +229,7 @@ def _replay(url: str, statements, rounds: int) -> list[float]:
     return times
 
 
-def queues(table: Table, url: str, world: World, qorgau, seconds: int) -> None:
+def queues(table: Table, url: str, world: World, qorgau, seconds: int, *, rounds: int = 40) -> None:
     """Caseworker's case list and supervisor's escalation queue: HTTP p99; SQL with and without RLS."""
     app_url = url.replace("postgres@", "qorgau_app@", 1)
     for label, path, token in (("caseworker queue GET /api/v1/cases", "/api/v1/cases?limit=25", world.reader_token),
@@ -242,8 +242,8 @@ def queues(table: Table, url: str, world: World, qorgau, seconds: int) -> None:
         statements = [(t, p) for t, p in _capture(url, path, token) if "api_tokens" not in t]
         rls, plain = [], []
         for _ in range(5):  # alternate, so drift on a shared machine hits both alike
-            rls += _replay(app_url, statements, 40)
-            plain += _replay(url, statements, 40)
+            rls += _replay(app_url, statements, rounds)
+            plain += _replay(url, statements, rounds)
         ratio = statistics.median(rls) / statistics.median(plain)
         table.add(f"{label.split(' GET')[0]} SQL ({len(statements)} statements), row-level security",
                   f"median {statistics.median(rls):.2f} ms, p99 {_p99(rls):.2f} ms",
