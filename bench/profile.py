@@ -76,7 +76,7 @@ def explain_queues(world) -> None:
         actor = [s for s in statements if "set_config('qorgau.user_id'" in s[0]][-1]
         main = max(statements, key=lambda s: len(s[0]))
         print(f"== {label}: {len(statements)} statements; the largest, planned:")
-        for who, url in (("row-level security (application role)", app_url), ("owner, no RLS", URL)):
+        for who, url in (("row-level security (application role)", app_url), ("superuser, no RLS", URL)):
             with psycopg.connect(url) as conn:
                 conn.execute(*actor)
                 plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + main[0], main[1]).fetchall()

@@ -13,7 +13,7 @@
    * case read: ``GET /api/v1/cases/{id}`` (with its audit row) against the bare app's
      primary-key select;
    * queues: a caseworker's case list and a supervisor's escalation queue over HTTP, and the SQL
-     each sends, timed with row-level security (application role) and without (the owner);
+     each sends, timed with row-level security (application role) and without (the superuser);
    * the clock sweep with 1,000 due clocks among 10 k and among 1 M open ones;
    * ``audit verify`` over every event, against a bare hashlib loop;
    * after every load run, the audit chains it extended are checked: 0 breaks.

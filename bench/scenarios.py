@@ -247,7 +247,7 @@ def queues(table: Table, url: str, world: World, qorgau, seconds: int, *, rounds
         ratio = statistics.median(rls) / statistics.median(plain)
         table.add(f"{label.split(' GET')[0]} SQL ({len(statements)} statements), row-level security",
                   f"median {statistics.median(rls):.2f} ms, p99 {_p99(rls):.2f} ms",
-                  f"owner, no RLS: median {statistics.median(plain):.2f} ms, p99 {_p99(plain):.2f} ms",
+                  f"superuser, no RLS: median {statistics.median(plain):.2f} ms, p99 {_p99(plain):.2f} ms",
                   ratio, "≤ 1.2×", ratio <= 1.2)
 
 
