@@ -51,13 +51,12 @@ def register_blueprints(app: Flask) -> None:
     from services.auth import views as auth_views
     from services.agencies import views as agency_views
     from services.auditing import views as audit_views
-    from services.referrals import views as referrals_views
     from services.children import views as children_views
+    from services.referrals import views as referrals_views
     from services.web import views as web_views
     from services.web import admin as admin_pages, assets, cases as case_pages, children as child_pages
     from services.web import reports as report_pages, supervisor as supervisor_pages
     from services.web import escalations as escalation_pages, referrals as referral_pages
-    from services.web import referrals as referral_pages
     from services import health
     from services.approvals import views as approval_views
     from services.cases import views as case_views
@@ -77,11 +76,11 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_views.api_bp)
     app.register_blueprint(agency_views.api_bp)
     app.register_blueprint(audit_views.api_bp)
-    app.register_blueprint(referrals_views.api_bp)
-    app.register_blueprint(children_views.api_bp)
     app.register_blueprint(case_views.api_bp)
     app.register_blueprint(approval_views.api_bp)
     app.register_blueprint(grant_views.api_bp)
+    app.register_blueprint(children_views.api_bp)
+    app.register_blueprint(referrals_views.api_bp)
     app.register_blueprint(api_views.bp)
     # Clocks: deadlines, escalations, disagreements, notifications (and `flask outbox relay`).
     from services.clocks import admin_views as clock_admin_views, views as clock_views

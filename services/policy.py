@@ -133,8 +133,8 @@ def can_read_entry_body(actor: Actor, case: CaseFacts, grants: Grants, *, visibi
 
 
 def can_referral(actor: Actor, referral: ReferralFacts, grants: Grants, action: str = READ) -> bool:
-    """May ``actor`` read (or screen, with action='screen') the referral?"""
-    if action == READ and is_oversight_of(actor, referral.region_id):
+    """May ``actor`` read the referral (or its status, action='status'; or screen it, action='screen')?"""
+    if action in (READ, "status") and is_oversight_of(actor, referral.region_id):
         return True
     if not is_practitioner(actor):
         return False
@@ -169,6 +169,11 @@ def can_child(actor: Actor, child: ChildFacts, grants: Grants, action: str = REA
     if action != READ:
         return False
     if is_oversight_of(actor, child.region_id):
+        return True
+    # Oversight reads every case and referral in its region, and so the child it is about.
+    if any(is_oversight_of(actor, case.region_id) for case in child.cases):
+        return True
+    if any(is_oversight_of(actor, referral.region_id) for referral in child.referrals):
         return True
     if not is_practitioner(actor):
         return False
