@@ -90,3 +90,17 @@ def test_pool_recovers_after_connections_are_killed(app, admin_conn):
                        " WHERE usename = 'qorgau_app' AND datname = current_database()")
     with db.transaction() as conn:
         assert conn.execute("SELECT 1 AS one").fetchone()["one"] == 1
+
+
+def test_migration_history_has_one_head(template_db, admin_conn):
+    from alembic.script import ScriptDirectory
+
+    from services.migrate import alembic_config
+    from tests.conftest import db_url
+
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    assert len(heads) == 1, heads
+    import psycopg
+
+    with psycopg.connect(db_url(template_db)) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(heads[0],)]
