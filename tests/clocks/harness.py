@@ -197,6 +197,7 @@ class Sweeper:
     def __init__(self, db, app, every: float = 0.3):
         self.db, self.app, self.every = db, app, every
         self.stop = threading.Event()
+        self.errors: list[str] = []
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
@@ -204,8 +205,8 @@ class Sweeper:
             while not self.stop.is_set():
                 try:
                     sweep.sweep(self.db)
-                except Exception:
-                    pass  # a restart in progress; the next sweep takes over
+                except Exception as exc:  # a restart in progress; the next sweep takes over
+                    self.errors.append(f"{type(exc).__name__}: {exc}")
                 self.stop.wait(self.every)
 
     def __enter__(self):
@@ -214,7 +215,9 @@ class Sweeper:
 
     def __exit__(self, *exc):
         self.stop.set()
-        self.thread.join(timeout=60)
+        # No timeout: a sweep still walking a large batch must finish before anyone counts
+        # what it wrote (pytest-timeout bounds the whole test).
+        self.thread.join()
         with self.app.app_context():
             sweep.sweep(self.db)  # one last, undisturbed sweep
 
