@@ -227,3 +227,12 @@ def create_agency():
             flash(_("Agency %(name)s registered.", name=agency.name))
             return redirect(url_for("admin.agencies"))
     return _agencies_page(errors=errors, form=dict(form.items()))
+
+
+# --- region calendars, deadline policies, dead letters (system admin) -------------------------
+# Their pages live in modules of their own, under /admin/regions and /admin/outbox.
+
+from services.web import dead_letters, regions  # noqa: E402
+
+bp.register_blueprint(regions.bp)
+bp.register_blueprint(dead_letters.bp)

@@ -18,7 +18,7 @@ from services.cases.records import ASSESSMENT_KINDS, ASSESSMENT_OUTCOMES, ENTRY_
 from services.db import transaction
 from services.errors import QorgauError
 from services.web import clocks_view
-from services.web.forms import FormErrors, from_error, integer, local_datetime, required
+from services.web.forms import FormErrors, choice, from_error, integer, local_datetime, required
 from services.web.names import Names
 
 bp = Blueprint("cases_web", __name__)
@@ -280,12 +280,9 @@ def add_assessment(case_id: int):
 def complete_assessment(case_id: int, assessment_id: int):
     form = request.form
     errors = FormErrors()
-    outcome = form.get("outcome", "")
-    if outcome not in ASSESSMENT_OUTCOMES:
-        errors.add("outcome", _("Choose the outcome of the assessment."))
-    visibility = form.get("visibility", "")
-    if visibility not in VISIBILITIES:
-        errors.add("visibility", _("Choose who may read the entry."))
+    outcome = choice(form, errors, "outcome", ASSESSMENT_OUTCOMES,
+                     _("Choose the outcome of the assessment."))
+    visibility = choice(form, errors, "visibility", VISIBILITIES, _("Choose who may read the entry."))
     summary = _body(errors, "summary")
     return _change(case_id, f"assessment-{assessment_id}", AuditAction.ASSESSMENT_COMPLETED,
                    lambda conn, facts, actor: actions.complete_assessment(

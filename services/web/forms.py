@@ -62,14 +62,23 @@ def local_datetime(form, errors: FormErrors, field: str, *, optional: bool = Tru
     return value
 
 
-def integer(form, errors: FormErrors, field: str, *, optional: bool = False) -> int | None:
-    """A positive whole number from the form, or a message on ``field``."""
+def integer(form, errors: FormErrors, field: str, *, optional: bool = False,
+            minimum: int = 1) -> int | None:
+    """A whole number of at least ``minimum`` (positive by default), or a message on ``field``."""
     raw = (form.get(field) or "").strip()
     if not raw:
         if not optional:
             errors.add(field, _("This field is required."))
         return None
-    if not raw.isdigit() or not 0 < int(raw) < 2**63:
+    if not raw.isdigit() or not minimum <= int(raw) < 2**63:
         errors.add(field, _("Choose one of the options offered."))
         return None
     return int(raw)
+
+
+def choice(form, errors: FormErrors, field: str, options, message: str | None = None) -> str:
+    """The value of ``field`` if it is one of ``options``, else a message on ``field``."""
+    value = form.get(field, "")
+    if value not in options:
+        errors.add(field, message or _("Choose one of the options offered."))
+    return value

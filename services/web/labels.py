@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask_babel import format_datetime, gettext
+from flask_babel import format_date, format_datetime, gettext
 from flask_babel import lazy_gettext as _l
 
 ROLES = {
@@ -137,6 +137,40 @@ ASSESSMENT_OUTCOMES = {
     "inconclusive": _l("Inconclusive"),
 }
 
+CALENDAR_DAY_KINDS = {
+    "holiday": _l("Public holiday"),
+    "religious": _l("Religious day off"),
+    "day_off": _l("Moved day off"),
+    "working_day": _l("Moved working day"),
+    "carry_over": _l("Day off carried over"),
+}
+
+CALENDAR_ORIGINS = {
+    "national": _l("National"),
+    "region": _l("This region"),
+    "derived": _l("Carried over"),
+}
+
+DURATION_UNITS = {
+    "minutes": _l("minutes"),
+    "hours": _l("hours"),
+    "working_hours": _l("working hours"),
+    "working_days": _l("working days"),
+    "months": _l("months"),
+}
+
+RULE_PRIORITIES = {**PRIORITIES, "any": _l("Any other priority")}
+
+DISAGREEMENT_DECISIONS = {
+    "screening": _l("Screening decision"),
+    "priority": _l("Priority"),
+    "lead_agency": _l("Choice of lead agency"),
+    "assessment_outcome": _l("Assessment outcome"),
+    "case_plan": _l("Case plan"),
+    "case_closure": _l("Closing the case"),
+    "other_decision": _l("Another decision"),
+}
+
 ASQ_ANSWERS = {"yes": _l("Yes"), "no": _l("No"), "refused": _l("Refused to answer")}
 
 
@@ -154,10 +188,14 @@ def init_filters(app) -> None:
               "entry_kind": ENTRY_KINDS, "visibility": VISIBILITIES,
               "assessment_kind": ASSESSMENT_KINDS, "assessment_state": ASSESSMENT_STATES,
               "approval_kind": APPROVAL_KINDS, "asq_answer": ASQ_ANSWERS, "asq_question": ASQ_QUESTIONS,
-              "clock_kind": CLOCK_KINDS, "assessment_outcome": ASSESSMENT_OUTCOMES}
+              "clock_kind": CLOCK_KINDS, "assessment_outcome": ASSESSMENT_OUTCOMES,
+              "day_kind": CALENDAR_DAY_KINDS, "day_origin": CALENDAR_ORIGINS,
+              "unit": DURATION_UNITS, "rule_priority": RULE_PRIORITIES,
+              "decision": DISAGREEMENT_DECISIONS}
     for name, table in tables.items():
         app.add_template_filter(lambda code, t=table: label(t, code), name)
     app.add_template_filter(when, "when")
+    app.add_template_filter(lambda d: format_date(d, "EEE, d MMM y") if d else "", "day")
     app.add_template_filter(time_left, "time_left")
 
 

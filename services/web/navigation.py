@@ -16,6 +16,7 @@ class NavItem:
     endpoint: str
     label: object
     roles: frozenset[str]
+    also_current: tuple[str, ...] = ()  # endpoints of pages reached from this one
 
 
 PRACTITIONERS = frozenset({"caseworker", "supervisor"})
@@ -33,8 +34,11 @@ ITEMS = (
             PRACTITIONERS | {"oversight", "agency_admin", "system_admin"}),
     NavItem("admin.agency_users", _l("Users"), frozenset({"agency_admin"})),
     NavItem("admin.agencies", _l("Agencies"), frozenset({"system_admin"})),
-    NavItem("admin.calendar", _l("Calendar"), frozenset({"system_admin"})),
-    NavItem("admin.deadline_policy", _l("Deadline policy"), frozenset({"system_admin"})),
+    NavItem("admin.regions.own_calendar", _l("Calendar"), frozenset({"system_admin"}),
+            ("admin.regions.calendar",)),
+    NavItem("admin.regions.own_policy", _l("Deadline policy"), frozenset({"system_admin"}),
+            ("admin.regions.deadline_policy",)),
+    NavItem("admin.outbox.dead_letters", _l("Undelivered notifications"), frozenset({"system_admin"})),
 )
 
 
@@ -50,6 +54,6 @@ def nav_items() -> list[dict]:
         if not item.roles.intersection(actor.roles):
             continue
         links.append({"url": url_for(item.endpoint), "label": item.label,
-                      "current": request.endpoint == item.endpoint})
+                      "current": request.endpoint in (item.endpoint, *item.also_current)})
     return links
 
