@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from flask import current_app, g, request, url_for
 from flask_babel import lazy_gettext as _l
 
+from services.db import transaction
+from services.notifications import actions as notifications
+
 
 @dataclass(frozen=True)
 class NavItem:
@@ -30,7 +33,7 @@ ITEMS = (
     NavItem("supervisor.approvals", _l("Approvals"), frozenset({"supervisor"})),
     NavItem("supervisor.grants", _l("Emergency access reviews"), frozenset({"supervisor", "oversight"})),
     NavItem("reports.index", _l("Audit reports"), frozenset({"oversight", "supervisor"})),
-    NavItem("notifications_web.inbox", _l("Notifications"),
+    NavItem("web.notifications.inbox", _l("Notifications"),
             PRACTITIONERS | {"oversight", "agency_admin", "system_admin"}),
     NavItem("admin.agency_users", _l("Users"), frozenset({"agency_admin"})),
     NavItem("admin.agencies", _l("Agencies"), frozenset({"system_admin"})),
@@ -54,6 +57,18 @@ def nav_items() -> list[dict]:
         if not item.roles.intersection(actor.roles):
             continue
         links.append({"url": url_for(item.endpoint), "label": item.label,
-                      "current": request.endpoint in (item.endpoint, *item.also_current)})
+                      "current": request.endpoint in (item.endpoint, *item.also_current),
+                      "unread": unread_count(actor) if item.endpoint == NOTIFICATIONS else None})
     return links
+
+
+NOTIFICATIONS = "web.notifications.inbox"
+
+
+def unread_count(actor) -> int:
+    """How many of the user's notifications are unread, once per request (shows no content)."""
+    if "nav_unread" not in g:
+        with transaction(actor) as conn:
+            g.nav_unread = notifications.unread_count(conn, actor=actor)
+    return g.nav_unread
 

@@ -11,11 +11,12 @@ from services.grants import queries as grant_queries
 from services.auth.current import login_required, safe_next
 from services.db import transaction
 from services.i18n import LANGUAGES
-from services.web import labels
+from services.web import labels, notifications
 from services.web.navigation import nav_items
 
 bp = Blueprint("web", __name__)
 bp.record_once(lambda state: labels.init_filters(state.app))
+bp.register_blueprint(notifications.bp)  # /notifications
 
 
 @bp.app_context_processor
