@@ -116,6 +116,11 @@ class AuditAction(str, enum.Enum):
     OUTBOX_DEAD_LETTERED = "outbox_dead_lettered"
     OUTBOX_DEAD_LISTED = "outbox_dead_listed"
     OUTBOX_REQUEUED = "outbox_requeued"
+    # Clock lifecycle: the entries that complete work, and upkeep
+    INSTRUCTION_ANSWERED = "instruction_answered"
+    INSTRUCTION_ANSWER_VIEWED = "instruction_answer_viewed"
+    CASE_REVIEW_RECORDED = "case_review_recorded"
+    IDEMPOTENCY_KEYS_PURGED = "idempotency_keys_purged"
 
 
 class Outcome(str, enum.Enum):

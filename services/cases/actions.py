@@ -20,24 +20,24 @@ Refusals to someone who can see the case are 403s and are audited as denials.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import psycopg
 
 import audit
 from audit import Actor, AuditAction
-from services import access, outbox, policy
-from services.cases import queries
-from services.cases.records import (CLOSABLE, FREE_ENTRY_KINDS, Case, Entry, allowed_transitions,
-                                    can_request_closure)
-from services.clocks.actions import start_clock, stop_clock
+from services import access, clock, outbox, policy
+from services.cases import queries, response_queries
+from services.cases.records import (ANSWER_VISIBILITIES, CLOSABLE, FREE_ENTRY_KINDS, REVIEWED_STATES,
+                                    Case, Entry, allowed_transitions, can_request_closure)
+from services.clocks.actions import running_kinds, start_clock, stop_clock, stop_clocks
 from services.errors import AccessDenied, Conflict, InvalidTransition, NotFound, ValidationFailed
 
 CLOCK_SKEW = timedelta(minutes=5)
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return clock.now()
 
 
 def _participation(actor: Actor, facts: policy.CaseFacts) -> policy.Participant | None:
@@ -121,7 +121,24 @@ def transition_case(conn, facts: policy.CaseFacts, to: str, *, actor: Actor,
     new = queries.update_case(conn, case.id, state=to)
     _record(conn, actor, AuditAction.CASE_TRANSITIONED, new, from_state=case.state, to_state=to,
             version=new.version)
+    if to in REVIEWED_STATES:
+        _start_first_review(conn, new, actor=actor)
     return new
+
+
+REVIEW_KINDS = ("first_review", "review")
+
+
+def _start_first_review(conn, case: Case, *, actor: Actor) -> None:
+    # DESIGN.md §3: "a case review every 3 months, then every 6". The plan is what is reviewed, so
+    # the 3 months run from the first time the case reaches planning (or monitoring); while either
+    # review clock runs, moving between states changes nothing. Closure stops it; a reopened case
+    # that reaches planning again starts a new first review.
+    if any(kind in REVIEW_KINDS for kind, _ in running_kinds(conn, "case", case.id)):
+        return
+    start_clock(conn, actor=actor, kind="first_review", subject_type="case", subject_id=case.id,
+                child_id=case.child_id, region_id=case.region_id, agency_id=case.lead_agency_id,
+                priority=case.priority)
 
 
 def request_closure(conn, facts: policy.CaseFacts, *, actor: Actor, reason: str,
@@ -347,6 +364,7 @@ def complete_assessment(conn, facts: policy.CaseFacts, assessment_id: int, *, ac
     queries.update_assessment(conn, assessment.id, state="completed", outcome=outcome,
                               completed_at=_now(), result_entry_id=entry_id)
     stop_clock(conn, actor=actor, subject_type="assessment", subject_id=assessment.id, kind=None)
+    _stop_whole_assessment_when_done(conn, facts, actor=actor)
     _record(conn, actor, AuditAction.CHRONOLOGY_ENTRY_ADDED, facts, entry_id=entry_id,
             kind="assessment_result", visibility=visibility)
     _record(conn, actor, AuditAction.ASSESSMENT_COMPLETED, facts, assessment_id=assessment.id,
@@ -386,8 +404,19 @@ def decide_skip(conn, approval: dict, *, actor: Actor, approve: bool, note: str 
     queries.update_assessment(conn, assessment.id, state="skipped", skip_reason=note)
     stop_clock(conn, actor=actor, subject_type="assessment", subject_id=assessment.id, kind=None,
                reason="cancelled")
+    _stop_whole_assessment_when_done(conn, facts, actor=actor)
     _record(conn, actor, AuditAction.ASSESSMENT_SKIPPED, facts, assessment_id=assessment.id,
             approval_id=approval["id"])
+
+
+def _stop_whole_assessment_when_done(conn, facts: policy.CaseFacts, *, actor: Actor) -> None:
+    # The whole assessment is done when no assessment of the case is still assigned or waiting
+    # for a skip decision: each one completed, or its skip approved. The case row is locked so that
+    # two agencies finishing the last two at once do not each see the other's still outstanding.
+    queries.get_case(conn, facts.case_id, lock=True)
+    if not queries.outstanding_assessments(conn, facts.case_id):
+        stop_clock(conn, actor=actor, subject_type="case", subject_id=facts.case_id,
+                   kind="whole_assessment")
 
 
 # --- Chronology ----------------------------------------------------------------------------------
@@ -406,6 +435,8 @@ def add_entry(conn, facts: policy.CaseFacts, *, actor: Actor, kind: str | None, 
         if visibility is None:
             raise ValidationFailed("Say who may read the entry.", field="visibility")
         _require_not_closed(case)
+        if kind == "review":
+            _require_reviewable(actor, facts, case)
     if visibility == "own_agency" and _participation(actor, facts) is None:
         raise ValidationFailed("Only an agency taking part in the case can keep an entry to itself.",
                                field="visibility")
@@ -418,7 +449,51 @@ def add_entry(conn, facts: policy.CaseFacts, *, actor: Actor, kind: str | None, 
                                     body=body, corrects_id=corrects_id)
     _record(conn, actor, AuditAction.CHRONOLOGY_ENTRY_ADDED, case, entry_id=entry_id, kind=kind,
             visibility=visibility, corrects_id=corrects_id)
+    if corrects_id is None:
+        _complete_work(conn, facts, case, actor=actor, kind=kind, visibility=visibility,
+                       entry_id=entry_id, occurred_at=min(occurred_at or now, now))
     return queries.get_entry(conn, entry_id)
+
+
+def _require_reviewable(actor: Actor, facts: policy.CaseFacts, case: Case) -> None:
+    """A case review is the lead agency's, of a case that has a plan to review."""
+    _require_lead(actor, facts, AuditAction.CASE_REVIEW_RECORDED)
+    if case.state not in REVIEWED_STATES:
+        raise Conflict(f"A case review reviews the plan: record it once the case is in "
+                       f"{' or '.join(REVIEWED_STATES)}, not {case.state}.", field="kind",
+                       state=case.state)
+
+
+def _complete_work(conn, facts: policy.CaseFacts, case: Case, *, actor: Actor, kind: str,
+                   visibility: str, entry_id: int, occurred_at: datetime) -> None:
+    """Stop the clocks an entry completes (services/clocks/README.md, which action stops which).
+
+    Only an agency taking part in the case completes its work: an emergency grant's holder may
+    write on the chronology, but the team working the case has not seen the child through them.
+    A correction completes nothing: it changes what an earlier entry said, not what happened.
+    """
+    if _participation(actor, facts) is None:
+        return
+    if kind == "contact":
+        # First contact with the child (DESIGN.md §3) by any agency taking part: the police or the
+        # school psychologist often sees the child before the lead agency, and the clock asks
+        # whether anyone has, not whether the lead has.
+        stop_clock(conn, actor=actor, subject_type="case", subject_id=case.id, kind="first_contact")
+    elif kind == "meeting" and visibility != "own_agency":
+        # A strategy meeting is multi-agency by definition (PRACTICE.md §1 row 5): any meeting
+        # recorded for the other agencies to know of counts, without a separate "this was the
+        # strategy meeting" flag; a meeting an agency keeps to itself is its internal one.
+        stop_clock(conn, actor=actor, subject_type="case", subject_id=case.id,
+                   kind="strategy_meeting")
+    elif kind == "review":
+        # The review done, the next is due 6 months after it (DESIGN.md §3).
+        stopped = stop_clocks(conn, actor=actor, subject_type="case", subject_id=case.id,
+                              kinds=REVIEW_KINDS)
+        start_clock(conn, actor=actor, kind="review", subject_type="case", subject_id=case.id,
+                    child_id=case.child_id, region_id=case.region_id,
+                    agency_id=case.lead_agency_id, priority=case.priority, started_at=occurred_at)
+        _record(conn, actor, AuditAction.CASE_REVIEW_RECORDED, case, entry_id=entry_id,
+                stopped_clock_ids=[row["clock_id"] for row in stopped])
 
 
 def _correction_fields(conn, facts, actor, kind, visibility, corrects_id) -> tuple[str, str]:
@@ -467,3 +542,64 @@ def issue_instruction(conn, facts: policy.CaseFacts, *, actor: Actor, body: str,
                    child_id=facts.child_id, agency_id=addressed,
                    due_at=due_at.isoformat() if due_at else None)
     return queries.get_entry(conn, entry_id)
+
+
+def _instruction_of(conn, facts: policy.CaseFacts, entry_id: int) -> Entry:
+    instruction = queries.get_entry(conn, entry_id)
+    if instruction is None or instruction.case_id != facts.case_id or instruction.kind != "instruction":
+        raise NotFound("No instruction of this case has that id.", field="entry_id")
+    return instruction
+
+
+def answer_instruction(conn, facts: policy.CaseFacts, entry_id: int, *, actor: Actor, body: str,
+                       visibility: str) -> Entry:
+    """The addressed agency's answer to oversight's instruction: an ``instruction_response`` entry
+    linked to the instruction, which stops its clock and tells the instructing prosecutor.
+
+    :raise NotFound: no instruction of this case has ``entry_id``
+    :raise AccessDenied: the actor's agency does not take part, or is not the one addressed
+    :raise Conflict: the instruction has been answered already
+    :raise ValidationFailed: an answer kept to one agency (oversight must read it)
+    """
+    instruction = _instruction_of(conn, facts, entry_id)
+    _require_participant(actor, facts, AuditAction.INSTRUCTION_ANSWERED)
+    if instruction.addressed_agency_id != actor.agency_id:
+        _refuse(actor, AuditAction.INSTRUCTION_ANSWERED, facts, "not_addressed_agency",
+                "Only the agency the instruction is addressed to answers it.")
+    if visibility not in ANSWER_VISIBILITIES:
+        raise ValidationFailed("The prosecutor must be able to read the answer: all_participants "
+                               "or restricted.", field="visibility")
+    case = _locked(conn, facts, None)  # one answer at a time
+    if response_queries.response_entry_id(conn, instruction.id) is not None:
+        raise Conflict("The instruction has been answered already.", field="entry_id")
+    # An instruction is answered even on a closed case: closure does not withdraw it.
+    answer_id = queries.insert_entry(conn, case_id=case.id, child_id=case.child_id,
+                                     kind="instruction_response", visibility=visibility,
+                                     author_user_id=actor.user_id, agency_id=actor.agency_id,
+                                     occurred_at=_now(), body=body)
+    response_queries.insert_response(conn, instruction_entry_id=instruction.id,
+                                     response_entry_id=answer_id, case_id=case.id,
+                                     agency_id=actor.agency_id, responded_by=actor.user_id)
+    _record(conn, actor, AuditAction.CHRONOLOGY_ENTRY_ADDED, case, entry_id=answer_id,
+            kind="instruction_response", visibility=visibility)
+    stopped = stop_clock(conn, actor=actor, subject_type="instruction", subject_id=instruction.id,
+                         kind="instruction")
+    _record(conn, actor, AuditAction.INSTRUCTION_ANSWERED, case, instruction_id=instruction.id,
+            entry_id=answer_id, stopped_clock_ids=stopped)
+    outbox.enqueue(conn, "case.instruction_answered", entry_id=answer_id,
+                   instruction_id=instruction.id, case_id=case.id, child_id=case.child_id,
+                   user_ids=[instruction.author_user_id])
+    return queries.get_entry(conn, answer_id)
+
+
+def instruction_answer(conn, facts: policy.CaseFacts, entry_id: int, *,
+                       actor: Actor) -> tuple[Entry, Entry | None]:
+    """The instruction and its answer (None while unanswered), as the actor may read them."""
+    instruction = _instruction_of(conn, facts, entry_id)
+    response_id = response_queries.response_entry_id(conn, instruction.id)
+    answer = queries.get_entry(conn, response_id) if response_id is not None else None
+    audit.record(conn, actor=actor, action=AuditAction.INSTRUCTION_ANSWER_VIEWED, object_type="case",
+                 object_id=str(facts.case_id), child_id=facts.child_id,
+                 purpose="oversight" if policy.is_oversight_of(actor, facts.region_id) else None,
+                 details={"instruction_id": instruction.id, "entry_id": response_id})
+    return instruction, answer

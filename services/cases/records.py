@@ -32,11 +32,17 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 }
 CLOSABLE = ("assessment", "monitoring")
 
-ENTRY_KINDS = ("note", "contact", "assessment_result", "meeting", "decision", "instruction")
-# Written through the chronology endpoint; assessment results come from completing an assessment
-# and instructions from oversight's own endpoint.
-FREE_ENTRY_KINDS = ("note", "contact", "meeting", "decision")
+ENTRY_KINDS = ("note", "contact", "assessment_result", "meeting", "decision", "instruction", "review",
+               "instruction_response")
+# Written through the chronology endpoint; assessment results come from completing an assessment,
+# instructions from oversight's own endpoint and answers to them from the addressed agency's.
+# A `review` is the case review the review clocks wait for (lead agency, planning or monitoring).
+FREE_ENTRY_KINDS = ("note", "contact", "meeting", "decision", "review")
 VISIBILITIES = ("all_participants", "own_agency", "restricted")
+# Oversight must read the answer to its instruction, so an answer is never kept to one agency.
+ANSWER_VISIBILITIES = ("all_participants", "restricted")
+# The states in which a case has a plan to review (DESIGN.md §3: reviews every 3, then 6 months).
+REVIEWED_STATES = ("planning", "monitoring")
 
 ASSESSMENT_KINDS = ("psychological", "legal", "social")
 # Outcome codes every participant may read; what the assessment found in words is the

@@ -32,7 +32,8 @@ Version = Annotated[int, Field(ge=1, le=2**31 - 1, description="the case version
 State = Literal["open", "assessment", "planning", "monitoring", "closed"]
 Priority = Literal["immediate", "urgent", "standard", "low"]
 Visibility = Literal["all_participants", "own_agency", "restricted"]
-EntryKind = Literal["note", "contact", "assessment_result", "meeting", "decision", "instruction"]
+EntryKind = Literal["note", "contact", "assessment_result", "meeting", "decision", "instruction", "review",
+                    "instruction_response"]
 Outcome = Literal[ASSESSMENT_OUTCOMES]
 Reason = Annotated[str, Field(min_length=10, max_length=4000)]
 Body = Annotated[str, Field(min_length=1, max_length=20000)]
@@ -93,8 +94,10 @@ class SkipIn(Strict):
 
 
 class EntryIn(Strict):
-    kind: Literal["note", "contact", "meeting", "decision", "assessment_result"] | None = Field(
-        default=None, description="required unless this corrects an entry (then it keeps its kind)")
+    kind: Literal["note", "contact", "meeting", "decision", "review", "assessment_result"] | None = Field(
+        default=None, description="required unless this corrects an entry (then it keeps its kind); "
+        "a contact stops the first-contact clock, a meeting others may read the strategy-meeting "
+        "clock, a review (lead agency, planning or monitoring) restarts the review clock")
     visibility: Visibility | None = Field(
         default=None, description="required unless this corrects an entry (then it keeps its visibility)")
     body: Body
@@ -106,6 +109,12 @@ class InstructionIn(Strict):
     body: Body
     addressed_agency_id: Id | None = Field(default=None, description="default: the lead agency")
     due_at: AwareDatetime | None = None
+
+
+class AnswerIn(Strict):
+    body: Body
+    visibility: Literal["all_participants", "restricted"] = Field(
+        default="all_participants", description="never own_agency: oversight reads the answer")
 
 
 class ParticipantOut(Strict):
@@ -173,6 +182,11 @@ class EntryOut(Strict):
     due_at: str | None
     body: str | None = Field(description="null when you may know the entry exists but not read it")
     restricted: bool
+
+
+class InstructionAnswerOut(Strict):
+    instruction: EntryOut
+    answer: EntryOut | None = Field(description="null while the instruction is unanswered")
 
 
 class EntryList(Strict):
@@ -475,3 +489,32 @@ def issue_instruction(case_id: int, body: InstructionIn):
         return Answer(reads.readable_entry(conn, facts, entry, actor=actor), 201)
 
     return idempotent(actor, instruct)
+
+
+@api_bp.post("/cases/<int:case_id>/instructions/<int:entry_id>/response")
+@operation("The addressed agency answers oversight's instruction (once): a chronology entry linked "
+           "to the instruction, which stops its clock; Idempotency-Key makes a retry return the "
+           "first answer", body=AnswerIn, response=EntryOut, status=201, tags=("chronology",),
+           errors=(404, 409))
+def answer_instruction(case_id: int, entry_id: int, body: AnswerIn):
+    actor = access.require_signed_in(g.actor)
+
+    def answer(conn) -> Answer:
+        _, facts = access.access_case(conn, actor, case_id, policy.WRITE,
+                                      attempted=AuditAction.INSTRUCTION_ANSWERED)
+        entry = actions.answer_instruction(conn, facts, entry_id, actor=actor, body=body.body,
+                                           visibility=body.visibility)
+        return Answer(reads.readable_entry(conn, facts, entry, actor=actor), 201)
+
+    return idempotent(actor, answer)
+
+
+@api_bp.get("/cases/<int:case_id>/instructions/<int:entry_id>/response")
+@operation("An instruction and its answer (null while unanswered)", response=InstructionAnswerOut,
+           tags=("chronology",), errors=(404,))
+def instruction_answer(case_id: int, entry_id: int):
+    with _case(case_id, AuditAction.INSTRUCTION_ANSWER_VIEWED, policy.READ) as (actor, conn, facts):
+        instruction, answer = actions.instruction_answer(conn, facts, entry_id, actor=actor)
+        document = {"instruction": reads.readable_entry(conn, facts, instruction, actor=actor),
+                    "answer": reads.readable_entry(conn, facts, answer, actor=actor) if answer else None}
+    return jsonify(document)

@@ -14,7 +14,7 @@ from audit import Actor, AuditAction
 from services import clock as clock_source
 from services import calendar, outbox
 from services.access import record_denial
-from services.clocks import access, calendars, ladder, queries
+from services.clocks import access, calendars, ladder, lifecycle_queries, queries
 from services.clocks import deadline_queries as dq
 from services.clocks.records import (PRIORITIES, SUBJECT_TYPES, WORKING_UNITS, Clock, Policy,
                                      Rule, Schedule)
@@ -86,23 +86,40 @@ def plan_clock(conn, *, region_id: int, kind: str, priority: str, started_at: da
 
 
 def stop_clock(conn, *, actor: Actor, subject_type: str, subject_id: int, kind: str | None,
-               reason: str = "completed", at: datetime | None = None) -> list[int]:
-    """Stop the subject's running clock of ``kind`` (every running one when kind is None).
+               reason: str = "completed", at: datetime | None = None,
+               agency_id: int | None = None) -> list[int]:
+    """Stop the subject's running clock of ``kind`` (every running one when kind is None), of
+    ``agency_id``'s (of every agency when None).
 
     Its open escalation is resolved with it. Returns the ids of the clocks stopped (none when
     nothing was running, so a repeated completion is harmless).
     """
+    return [row["clock_id"] for row in stop_clocks(
+        conn, actor=actor, subject_type=subject_type, subject_id=subject_id,
+        kinds=None if kind is None else (kind,), reason=reason, at=at, agency_id=agency_id)]
+
+
+def stop_clocks(conn, *, actor: Actor, subject_type: str, subject_id: int,
+                kinds: tuple[str, ...] | None, reason: str = "completed", at: datetime | None = None,
+                agency_id: int | None = None) -> list[dict]:
+    """``stop_clock`` for several kinds at once; each stopped clock's id, kind, agency and start."""
     if reason not in STOP_REASONS:
         raise ValidationFailed(f"reason must be one of {', '.join(STOP_REASONS)}.", field="reason")
-    stopped = queries.stop(conn, subject_type, subject_id, kind, at or clock_source.now(),
-                           actor.user_id, reason)
+    stopped = lifecycle_queries.stop(conn, subject_type, subject_id,
+                                     None if kinds is None else list(kinds), agency_id,
+                                     at or clock_source.now(), actor.user_id, reason)
     for row in stopped:
         audit.record(conn, actor=actor, action=AuditAction.CLOCK_STOPPED, object_type="clock",
                      object_id=row["clock_id"], child_id=row["child_id"],
                      details={"subject_type": subject_type, "subject_id": subject_id,
-                              "kind": kind, "stop_reason": reason,
-                              "escalation_id": row["escalation_id"]})
-    return [row["clock_id"] for row in stopped]
+                              "kind": row["kind"], "agency_id": row["agency_id"],
+                              "stop_reason": reason, "escalation_id": row["escalation_id"]})
+    return stopped
+
+
+def running_kinds(conn, subject_type: str, subject_id: int) -> list[tuple[str, int]]:
+    """(kind, owning agency) of the subject's running clocks, whoever may see them."""
+    return lifecycle_queries.running(conn, subject_type, subject_id)
 
 
 @dataclass(frozen=True)

@@ -276,7 +276,8 @@ def test_the_clocks_follow_the_referral_and_its_case(api, child, agencies, admin
     case = screen(api("social_worker"), referral, decision="accept").get_json()["cases"][0]
     assert running_clocks(admin_conn, "referral", referral["id"]) == {}
     assert running_clocks(admin_conn, "case", case["id"]) == {
-        "first_contact": ("immediate", social), "strategy_meeting": ("immediate", social)}
+        "first_contact": ("immediate", social), "strategy_meeting": ("immediate", social),
+        "whole_assessment": ("immediate", social)}
     for assessment_id in case["assessment_ids"]:
         assert running_clocks(admin_conn, "assessment", assessment_id) == {"assessment": ("immediate", social)}
 
