@@ -19,6 +19,7 @@ from services.db import transaction
 from services.errors import QorgauError
 from services.web import clocks_view
 from services.web.forms import FormErrors, choice, from_error, integer, local_datetime, required
+from services.web.labels import DISAGREEMENT_DECISIONS
 from services.web.names import Names
 
 bp = Blueprint("cases_web", __name__)
@@ -126,6 +127,7 @@ def _case_page(case_id: int, *, errors: FormErrors | None = None, form_name: str
         workers = (agency_queries.list_users(conn, actor.agency_id)
                    if you["participant"] and actor.has("supervisor") else [])
         region_agencies = agency_queries.list_agencies(conn, case.region_id) if you["lead"] else []
+        disputes = clocks_view.disagreements_of_case(conn, case.id, actor=actor)
         page = render_template(
             "cases/case.html", case=case, doc=document, assessments=assessments, entries=entries,
             more=more, clocks=clocks, child=child, you=you, names=names, errors=errors,
@@ -134,6 +136,7 @@ def _case_page(case_id: int, *, errors: FormErrors | None = None, form_name: str
             region_agencies=[a for a in region_agencies
                              if a.is_active and a.kind != "prosecutor"
                              and all(p["agency_id"] != a.id or p["left_at"] for p in document["participants"])],
+            disputes=disputes, decisions=DISAGREEMENT_DECISIONS,
             free_kinds=FREE_ENTRY_KINDS, visibilities=VISIBILITIES, outcomes=ASSESSMENT_OUTCOMES,
             entry_kinds=ENTRY_KINDS, assessment_kinds=ASSESSMENT_KINDS,
             filter_agencies=[{"id": p["agency_id"], "name": p["agency_name"]}
@@ -160,6 +163,7 @@ def _your_part(actor, case, document) -> dict:
         "may_take": (participant and mine is not None and mine["assigned_user_id"] is None
                      and actor.has("caseworker") and case.state != "closed"),
         "supervisor": actor.has("supervisor"),
+        "raises_disagreements": participant and policy.is_practitioner(actor),
         "user_id": actor.user_id,
     }
 
@@ -170,8 +174,13 @@ def case_page(case_id: int):
 
 
 def _change(case_id: int, form_name: str, attempted: AuditAction, run, *, success: str,
-            errors: FormErrors | None = None, action: str = policy.WRITE, anchor: str = ""):
-    """Run ``run(conn, facts, actor)`` in one transaction; on a refusal re-render with messages."""
+            errors: FormErrors | None = None, action: str = policy.WRITE, anchor: str = "",
+            messages: dict[str, str] | None = None, refusals: dict[int, str] | None = None):
+    """Run ``run(conn, facts, actor)`` in one transaction; on a refusal re-render with messages.
+
+    ``messages`` word the action's refusals by field; ``refusals`` by status, for those that
+    name no field (a 403 or a 409 about the whole form).
+    """
     actor = _signed_in()
     if errors:
         return _case_page(case_id, errors=errors, form_name=form_name, form=request.form)
@@ -182,8 +191,10 @@ def _change(case_id: int, form_name: str, attempted: AuditAction, run, *, succes
     except QorgauError as exc:
         if exc.status == 404:
             raise
-        return _case_page(case_id, errors=from_error(exc, _action_messages(), form_name),
-                          form_name=form_name, form=request.form)
+        errors = from_error(exc, {**_action_messages(), **(messages or {})}, form_name)
+        if form_name in errors and exc.status in (refusals or {}):
+            errors[form_name] = refusals[exc.status]
+        return _case_page(case_id, errors=errors, form_name=form_name, form=request.form)
     flash(success)
     return redirect(url_for("cases_web.case_page", case_id=case_id) + anchor)
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from audit import Actor
+from services import clock as clock_source
 
 # A clock with less than this share of its time left is shown as "due soon".
 SOON_SHARE = 0.25
@@ -31,19 +32,24 @@ class ClockRow:
     assignee_user_id: int | None
 
 
+def urgency(running: bool, overdue: bool, time_left: timedelta | None, started_at: datetime,
+            due_at: datetime) -> str:
+    """overdue, soon (less than a quarter of the time left), ok, or stopped."""
+    if not running:
+        return "stopped"
+    if overdue:
+        return "overdue"
+    if time_left is not None and time_left < (due_at - started_at) * SOON_SHARE:
+        return "soon"
+    return "ok"
+
+
 def _row(status) -> ClockRow:
     c = status.clock
-    if not c.running:
-        urgency = "stopped"
-    elif status.overdue:
-        urgency = "overdue"
-    elif status.time_left is not None and status.time_left < (c.due_at - c.started_at) * SOON_SHARE:
-        urgency = "soon"
-    else:
-        urgency = "ok"
     return ClockRow(id=c.id, kind=c.kind, subject_type=c.subject_type, subject_id=c.subject_id,
                     priority=c.priority, due_at=c.due_at, time_left=status.time_left,
-                    overdue=status.overdue, running=c.running, urgency=urgency,
+                    overdue=status.overdue, running=c.running,
+                    urgency=urgency(c.running, status.overdue, status.time_left, c.started_at, c.due_at),
                     level=c.escalation_level, agency_id=c.agency_id,
                     assignee_user_id=c.assignee_user_id)
 
@@ -72,3 +78,35 @@ def for_cases(conn, case_ids: list[int], *, actor: Actor) -> dict[int, list[Cloc
     return {case_id: [r for r in for_subject(conn, "case", case_id, actor=actor) if r.running]
             for case_id in case_ids}
 
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a disagreement with its clock as the page shows it."""
+
+    number: int
+    started_at: datetime
+    due_at: datetime
+    current: bool
+    time_left: timedelta | None
+    urgency: str  # overdue | soon | ok | stopped
+
+
+def disagreements_of_case(conn, case_id: int, *, actor: Actor) -> list[dict]:
+    """The case's disagreements the actor may see, each with its stages (both reads audited)."""
+    from services.clocks import disagreements
+
+    out = []
+    now = clock_source.now()
+    for d in disagreements.listing(conn, actor=actor, case_id=case_id):
+        d, rows = disagreements.view(conn, actor=actor, disagreement_id=d.id)
+        stages = []
+        for row in rows:
+            current = d.state == "open" and row["stage"] == d.stage
+            left = row["due_at"] - now if current else None
+            stages.append(Stage(row["stage"], row["started_at"], row["due_at"], current, left,
+                                urgency(current, current and left < timedelta(0), left,
+                                        row["started_at"], row["due_at"])))
+        out.append({"d": d, "stages": stages,
+                    "party": actor.agency_id in (d.raised_by_agency_id, d.against_agency_id),
+                    "oversight": actor.has("oversight")})
+    return out
