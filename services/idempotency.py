@@ -5,22 +5,28 @@ same transaction, so the answer exists exactly when the action's effects do. A t
 advisory lock on (user, key) makes a concurrent retry wait for the first to finish; it then finds
 the stored answer and replays it. A request that failed stored nothing and may simply be retried.
 Reusing a key for a different request is refused, naming the header.
+
+Keys are kept ``IDEMPOTENCY_RETENTION_HOURS`` (24 by default) and then removed by the beat task
+``idempotency.purge`` (workflows/upkeep.py): a retry after that is a new request.
 """
 from __future__ import annotations
 
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Callable
 
 from flask import Response, jsonify, request
 from psycopg.types.json import Jsonb
 
-from audit import Actor
+import audit
+from audit import Actor, AuditAction
 from services.db import transaction
 from services.errors import ValidationFailed
 
 HEADER = "Idempotency-Key"
+PURGE_BATCH = 5000
 _KEY = re.compile(r"[A-Za-z0-9_.:\-]{8,200}")
 
 
@@ -105,3 +111,19 @@ def idempotent(actor: Actor, action: Callable, *, payload: bytes | None = None) 
     with transaction(actor) as conn:
         answer = run_once(conn, actor, key, request_hash, lambda: action(conn))
     return respond(answer)
+
+
+def purge_expired(conn, *, actor: Actor, before: datetime) -> int:
+    """Remove one batch of keys stored before ``before``; how many went (audited when any).
+
+    Batches keep each transaction short; the caller repeats until a batch comes back short.
+    """
+    removed = conn.execute(
+        "DELETE FROM idempotency_keys WHERE (user_key, key) IN (SELECT user_key, key"
+        " FROM idempotency_keys WHERE created_at < %s ORDER BY created_at LIMIT %s)",
+        (before, PURGE_BATCH)).rowcount
+    if removed:
+        audit.record(conn, actor=actor, action=AuditAction.IDEMPOTENCY_KEYS_PURGED,
+                     object_type="idempotency_key", object_id=None,
+                     details={"removed_count": removed, "before": before.isoformat()})
+    return removed

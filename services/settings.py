@@ -54,6 +54,8 @@ class Settings:
     ratelimit_storage_url: str = "memory://"
     sign_in_rate_limit: str = "20 per minute"
     max_upload_bytes: int = 20 * 1024 * 1024
+    # How long a POST's Idempotency-Key keeps its answer; a client retries within minutes.
+    idempotency_retention_hours: int = 24
     cookie_secure: bool = True
     testing: bool = False
     extra: dict = field(default_factory=dict)
@@ -87,6 +89,9 @@ class Settings:
         host = urlsplit(base_url).hostname or ""
         plain_local = base_url.startswith("http://") and host in {"localhost", "127.0.0.1"}
         redis_url = env.get("REDIS_URL") or None
+        retention = env.get("IDEMPOTENCY_RETENTION_HOURS", "24").strip()
+        if not retention.isdigit() or int(retention) < 1:
+            raise ConfigError("IDEMPOTENCY_RETENTION_HOURS must be a whole number of hours, at least 1.")
         return cls(
             database_url=database_url,
             app_database_url=app_database_url,
@@ -104,6 +109,7 @@ class Settings:
             ratelimit_storage_url=env.get("RATELIMIT_STORAGE_URL") or redis_url or "memory://",
             cookie_secure=_bool(env.get("COOKIE_SECURE"), not plain_local),
             sign_in_rate_limit=env.get("SIGN_IN_RATE_LIMIT", "20 per minute"),
+            idempotency_retention_hours=int(retention),
         )
 
     def with_(self, **changes) -> "Settings":

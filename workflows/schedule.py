@@ -31,6 +31,12 @@ beat_schedule = {
         "schedule": timedelta(seconds=30),
         "options": {"expires": 25},
     },
+    # Idempotency-Keys outlive any client's retry by far after IDEMPOTENCY_RETENTION_HOURS (24 h
+    # by default); removing them hourly keeps the table to about a day of POSTs.
+    "idempotency-purge": {
+        "task": "idempotency.purge",
+        "schedule": crontab(minute=23),
+    },
     # The safety net under the relay process (workflows/outbox.py): outbox rows are relayed
     # within seconds even when that process is down.
     "outbox-relay": {
