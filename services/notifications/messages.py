@@ -59,6 +59,26 @@ TITLES = {
         "ru": "Прокурор дал указание",
         "kk": "Прокурор нұсқау берді",
     },
+    "case.instruction_answered": {
+        "en": "Your instruction has been answered",
+        "ru": "На ваше указание дан ответ",
+        "kk": "Сіздің нұсқауыңызға жауап берілді",
+    },
+    "referral.received": {
+        "en": "A new referral has been sent to your agency",
+        "ru": "В вашу организацию поступило новое обращение",
+        "kk": "Ұйымыңызға жаңа хабарлама түсті",
+    },
+    "referral.status_changed": {
+        "en": "The status of your referral has changed",
+        "ru": "Статус вашего обращения изменился",
+        "kk": "Хабарламаңыздың мәртебесі өзгерді",
+    },
+    "approval.requested": {
+        "en": "A decision is waiting for your approval",
+        "ru": "Решение ожидает вашего утверждения",
+        "kk": "Шешім сіздің бекітуіңізді күтуде",
+    },
     "grants.emergency_access_granted": {
         "en": "Emergency access to a child's record was opened",
         "ru": "Открыт экстренный доступ к карточке ребёнка",
