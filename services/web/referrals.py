@@ -10,7 +10,9 @@ import hashlib
 import uuid
 from datetime import date
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from urllib.parse import quote
+
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from audit import AuditAction
@@ -272,6 +274,23 @@ def _referral_page(referral_id: int, *, errors: FormErrors | None = None, form=N
 @bp.get("/referrals/<int:referral_id>")
 def referral_page(referral_id: int):
     return _referral_page(referral_id)
+
+
+@bp.get("/referrals/<int:referral_id>/attachments/<int:attachment_id>")
+def download_attachment(referral_id: int, attachment_id: int):
+    """A file of a referral the user may read; the download is audited as the API's is."""
+    actor = _signed_in()
+    with transaction(actor) as conn:
+        row, facts = access.access_referral(conn, actor, referral_id,
+                                            attempted=AuditAction.ATTACHMENT_VIEWED)
+        found = attachments.read_attachment(conn, row, attachment_id, list(facts.child_ids),
+                                            actor=actor)
+    response = Response(bytes(found["data"]), mimetype=found["content_type"])
+    fallback = found["filename"].encode("ascii", "replace").decode().replace('"', "_")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{fallback}"; filename*=UTF-8\'\'{quote(found["filename"])}')
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @bp.post("/referrals/<int:referral_id>/screening")

@@ -112,3 +112,35 @@ def test_the_iin_is_checked_as_it_is_typed(page_as):
     worker = page_as("caseworker")
     assert "of 12 digits" in worker.get("/referrals/check-iin?iin=1234").get_data(as_text=True)
     assert "Not a valid IIN" in worker.get("/referrals/check-iin?iin=123456789012").get_data(as_text=True)
+
+
+def test_files_of_a_referral_are_downloaded_through_the_access_check_and_audited(
+        page_as, referral_form, admin_conn, cw):
+    import io
+
+    worker = page_as("caseworker")
+    content = b"%PDF-1.4\nA scanned letter from the class teacher.\n"
+    data = referral_form(form_key(worker))
+    data["attachments"] = (io.BytesIO(content), "письмо учителя.pdf", "application/pdf")
+    filed = worker.post("/referrals/new", data=data, content_type="multipart/form-data")
+    assert filed.status_code == 302
+    page = worker.get(filed.headers["Location"]).get_data(as_text=True)
+    link = re.search(r'href="(/referrals/\d+/attachments/(\d+))"', page)
+    assert link and "письмо учителя.pdf" in page
+    url, attachment_id = link.group(1), int(link.group(2))
+
+    got = page_as("social_worker").get(url)
+    assert got.status_code == 200 and got.data == content and got.mimetype == "application/pdf"
+    assert got.headers["Content-Disposition"].startswith("attachment;")
+    assert "filename*=UTF-8''%D0%BF%D0%B8%D1%81%D1%8C%D0%BC%D0%BE" in got.headers["Content-Disposition"]
+    viewed = audit_events(admin_conn, "attachment_viewed", object_id=attachment_id,
+                          actor=cw.users["social_worker"].id)
+    assert viewed and viewed[-1]["outcome"] == "allowed"
+
+    assert page_as("outsider").get(url).status_code == 404
+    referral_id = int(url.split("/")[2])
+    denied = audit_events(admin_conn, "access_denied", object_id=referral_id,
+                          actor=cw.users["outsider"].id)
+    assert denied and denied[-1]["details"]["attempted"] == "attachment_viewed"
+    other = url.rsplit("/", 1)[0] + "/999999999"
+    assert worker.get(other).status_code == 404
