@@ -117,6 +117,7 @@ class AuditAction(str, enum.Enum):
     OUTBOX_DEAD_LISTED = "outbox_dead_listed"
     OUTBOX_REQUEUED = "outbox_requeued"
     # Clock lifecycle: the entries that complete work, and upkeep
+    CLOCK_TRANSFERRED = "clock_transferred"
     INSTRUCTION_ANSWERED = "instruction_answered"
     INSTRUCTION_ANSWER_VIEWED = "instruction_answer_viewed"
     CASE_REVIEW_RECORDED = "case_review_recorded"

@@ -5,7 +5,8 @@ reviews, answers to instructions), and the index that lets old idempotency keys 
   ``screening_decision`` clock, so "one running clock per subject and kind" becomes "per subject,
   kind and owning agency". ``clocks_start`` follows the new key; ``clocks_stop_for`` stops the
   running clocks of one agency (or all) and of some kinds (or all), and says which it stopped;
-  ``clocks_running`` tells an action which kinds run for a subject without showing it the rows.
+  ``clocks_running`` tells an action which kinds run for a subject without showing it the rows;
+  ``clocks_transfer`` hands a case's running clocks to its new lead agency.
 - Chronology entries gain the kinds ``review`` (a case review, which restarts the review clock)
   and ``instruction_response`` (the addressed agency's answer to oversight's instruction).
   ``instruction_responses`` links an answer to its instruction, one answer per instruction.
@@ -84,6 +85,30 @@ BEGIN
 END
 $$;
 
+-- A case's lead changes hands: its running clocks (and their open escalations) go to the new
+-- lead's queue, unassigned. Returns what it moved.
+CREATE FUNCTION clocks_transfer(p_subject_type text, p_subject_id bigint, p_from bigint,
+                                p_to bigint)
+RETURNS TABLE (clock_id bigint, child_id bigint, kind text, escalation_id bigint)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_catalog AS $$
+BEGIN
+  RETURN QUERY
+  WITH moved AS (
+    UPDATE clocks k SET agency_id = p_to, assignee_user_id = NULL
+     WHERE k.subject_type = p_subject_type AND k.subject_id = p_subject_id
+       AND k.agency_id = p_from AND k.stopped_at IS NULL
+    RETURNING k.id, k.child_id, k.kind, k.round
+  ), escalated AS (
+    UPDATE escalations e SET agency_id = p_to, assignee_user_id = NULL
+      FROM moved m
+     WHERE e.clock_id = m.id AND e.round = m.round AND e.state <> 'resolved'
+    RETURNING e.clock_id, e.id
+  )
+  SELECT m.id, m.child_id, m.kind, x.id FROM moved m LEFT JOIN escalated x ON x.clock_id = m.id
+   ORDER BY m.id;
+END
+$$;
+
 -- The kinds running for a subject and the agencies owning them: ids and codes only, for an
 -- action deciding whether to start a clock whose rows its actor may not see.
 CREATE FUNCTION clocks_running(p_subject_type text, p_subject_id bigint)
@@ -96,6 +121,7 @@ $$;
 """
 
 CLOCK_FUNCTIONS = ("clocks_stop_for(text, bigint, text[], bigint, timestamptz, bigint, text)",
+                   "clocks_transfer(text, bigint, bigint, bigint)",
                    "clocks_running(text, bigint)")
 
 ENTRIES = """
@@ -143,6 +169,7 @@ ALTER TABLE chronology_entries DROP CONSTRAINT chronology_entries_kind_check,
     ADD CONSTRAINT chronology_entries_kind_check CHECK (kind IN
         ('note', 'contact', 'assessment_result', 'meeting', 'decision', 'instruction'));
 DROP FUNCTION clocks_running(text, bigint);
+DROP FUNCTION clocks_transfer(text, bigint, bigint, bigint);
 DROP FUNCTION clocks_stop_for(text, bigint, text[], bigint, timestamptz, bigint, text);
 DROP INDEX clocks_running_key;
 CREATE UNIQUE INDEX clocks_running_key ON clocks (subject_type, subject_id, kind)

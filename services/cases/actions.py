@@ -30,7 +30,8 @@ from services import access, clock, outbox, policy
 from services.cases import queries, response_queries
 from services.cases.records import (ANSWER_VISIBILITIES, CLOSABLE, FREE_ENTRY_KINDS, REVIEWED_STATES,
                                     Case, Entry, allowed_transitions, can_request_closure)
-from services.clocks.actions import running_kinds, start_clock, stop_clock, stop_clocks
+from services.clocks.actions import (running_kinds, start_clock, stop_clock, stop_clocks,
+                                     transfer_clocks)
 from services.errors import AccessDenied, Conflict, InvalidTransition, NotFound, ValidationFailed
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -283,6 +284,10 @@ def hand_over_lead(conn, facts: policy.CaseFacts, agency_id: int, *, actor: Acto
     new = queries.update_case(conn, case.id, lead_agency_id=agency_id)
     _record(conn, actor, AuditAction.LEAD_AGENCY_CHANGED, new, from_agency_id=case.lead_agency_id,
             to_agency_id=agency_id, version=new.version)
+    # The lead's clocks (first contact, strategy meeting, whole assessment, reviews) are the lead's
+    # work: they follow it, so the new lead sees them and its supervisors hear the ladder.
+    transfer_clocks(conn, actor=actor, subject_type="case", subject_id=case.id,
+                    from_agency_id=case.lead_agency_id, to_agency_id=agency_id)
     return new
 
 

@@ -117,6 +117,20 @@ def stop_clocks(conn, *, actor: Actor, subject_type: str, subject_id: int,
     return stopped
 
 
+def transfer_clocks(conn, *, actor: Actor, subject_type: str, subject_id: int,
+                    from_agency_id: int, to_agency_id: int) -> list[int]:
+    """Hand the subject's running clocks of one agency to another (a case's new lead agency):
+    same due times and ladder, now on the new agency's unassigned queue. The ids moved."""
+    moved = lifecycle_queries.transfer(conn, subject_type, subject_id, from_agency_id, to_agency_id)
+    for row in moved:
+        audit.record(conn, actor=actor, action=AuditAction.CLOCK_TRANSFERRED, object_type="clock",
+                     object_id=row["clock_id"], child_id=row["child_id"],
+                     details={"subject_type": subject_type, "subject_id": subject_id,
+                              "kind": row["kind"], "from_agency_id": from_agency_id,
+                              "to_agency_id": to_agency_id, "escalation_id": row["escalation_id"]})
+    return [row["clock_id"] for row in moved]
+
+
 def running_kinds(conn, subject_type: str, subject_id: int) -> list[tuple[str, int]]:
     """(kind, owning agency) of the subject's running clocks, whoever may see them."""
     return lifecycle_queries.running(conn, subject_type, subject_id)

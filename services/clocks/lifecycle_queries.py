@@ -1,4 +1,5 @@
-"""SQL for stopping clocks selectively and asking which run (migration 0009_clock_lifecycle).
+"""SQL for stopping clocks selectively, handing them over and asking which run (migration
+0009_clock_lifecycle).
 
 Both go through SECURITY DEFINER functions, like starting and stopping in ``queries``: the action
 that completes work has authorised itself, and its actor often cannot see the clock it stops.
@@ -23,3 +24,12 @@ def running(conn, subject_type: str, subject_id: int) -> list[tuple[str, int]]:
     rows = conn.execute("SELECT kind, agency_id FROM clocks_running(%s, %s)",
                         (subject_type, subject_id)).fetchall()
     return [(r["kind"], r["agency_id"]) for r in rows]
+
+
+def transfer(conn, subject_type: str, subject_id: int, from_agency_id: int,
+             to_agency_id: int) -> list[dict]:
+    """Give the subject's running clocks of one agency to another, unassigned:
+    [{clock_id, child_id, kind, escalation_id}]."""
+    return conn.execute("SELECT clock_id, child_id, kind, escalation_id"
+                        " FROM clocks_transfer(%s, %s, %s, %s)",
+                        (subject_type, subject_id, from_agency_id, to_agency_id)).fetchall()

@@ -84,7 +84,9 @@ def test_an_emergency_grant_holders_contact_completes_nothing(api, cw, admin_con
 
     case = accepted_case(api, cw, significant_harm=True)
     grant_emergency_access(api("outsider"), case["child_id"])
-    assert entry(api("outsider"), case["id"], "contact").status_code == 201
+    # Whether the grant may write at all is the access policy's decision; either way, what its
+    # holder writes is not the team's contact with the child.
+    entry(api("outsider"), case["id"], "contact")
     assert "first_contact" in running(admin_conn, "case", case["id"])
 
 
@@ -209,6 +211,25 @@ def test_closing_the_case_stops_its_review_clock(api, new_case, cw, admin_conn):
     assert decided.status_code == 200, decided.get_json()
     assert running(admin_conn, "case", case.id) == {}
     assert stopped(admin_conn, "case", case.id, "first_review")
+
+
+def test_the_leads_clocks_follow_the_lead_to_its_new_agency(api, cw, admin_conn):
+    case = accepted_case(api, cw, significant_harm=True)
+    join(api, cw, case["id"], "police")
+    before = running(admin_conn, "case", case["id"])
+    handed = api("social_supervisor").post(f"/api/v1/cases/{case['id']}/lead",
+                                           json={"agency_id": cw.agencies["police"].id})
+    assert handed.status_code == 200, handed.get_json()
+    after = running(admin_conn, "case", case["id"])
+    assert set(after) == set(before) == {"first_contact", "strategy_meeting", "whole_assessment"}
+    assert {c["agency_id"] for c in after.values()} == {cw.agencies["police"].id}
+    assert {k: c["due_at"] for k, c in after.items()} == {k: c["due_at"] for k, c in before.items()}
+    moved = audit_events(admin_conn, "clock_transferred", object_type="clock")
+    assert {e["details"]["kind"] for e in moved if e["details"]["subject_id"] == case["id"]} == set(after)
+    # The new lead's people see them now.
+    listed = api("police_supervisor").get(f"/api/v1/clocks?subject_type=case&subject_id={case['id']}")
+    assert listed.status_code == 200, listed.get_json()
+    assert {c["kind"] for c in listed.get_json()["items"]} >= set(after)
 
 
 # --- Answers to instructions -------------------------------------------------------------------
