@@ -320,6 +320,15 @@ def test_an_instruction_addressed_to_a_participant_is_answered_by_it(api, new_ca
     assert seen.status_code == 200 and seen.get_json()["answer"] is None
 
 
+def test_closing_the_case_does_not_withdraw_an_instruction(api, new_case, cw, admin_conn):
+    case = new_case()
+    instruction = instruct(api, case.id)
+    admin_conn.execute("UPDATE cases SET state = 'closed', closed_at = now() WHERE id = %s", (case.id,))
+    assert set(running(admin_conn, "instruction", instruction["id"])) == {"instruction"}
+    assert answer(api("social_worker"), case.id, instruction["id"]).status_code == 201
+    assert stopped(admin_conn, "instruction", instruction["id"], "instruction")
+
+
 def test_the_answer_endpoint_is_in_the_openapi_document(client):
     paths = client.get("/api/openapi.json").get_json()["paths"]
     assert "post" in paths["/api/v1/cases/{case_id}/instructions/{entry_id}/response"]
