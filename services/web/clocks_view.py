@@ -106,7 +106,12 @@ def disagreements_of_case(conn, case_id: int, *, actor: Actor) -> list[dict]:
             stages.append(Stage(row["stage"], row["started_at"], row["due_at"], current, left,
                                 urgency(current, current and left < timedelta(0), left,
                                         row["started_at"], row["due_at"])))
-        out.append({"d": d, "stages": stages,
-                    "party": actor.agency_id in (d.raised_by_agency_id, d.against_agency_id),
-                    "oversight": actor.has("oversight")})
+        party = actor.agency_id in (d.raised_by_agency_id, d.against_agency_id)
+        # Whom the page offers the forms (the action decides again): practitioners of either
+        # party at stage 1, their supervisors at stage 2, oversight at stage 3.
+        acts = d.state == "open" and (
+            (d.stage == 1 and party and (actor.has("caseworker") or actor.has("supervisor")))
+            or (d.stage == 2 and party and actor.has("supervisor"))
+            or (d.stage == 3 and actor.has("oversight")))
+        out.append({"d": d, "stages": stages, "acts": acts})
     return out

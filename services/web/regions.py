@@ -56,7 +56,7 @@ def own_calendar():
 
 def _calendar_page(code: str, *, errors: FormErrors | None = None, form_name: str | None = None):
     actor = access.require_system_admin(g.actor, AuditAction.CALENDAR_VIEWED, "region", code)
-    year = request.args.get("year", "")
+    year = request.values.get("year", "")  # a refused form keeps the year it was sent from
     year = int(year) if year.isdigit() and 2000 <= int(year) <= 2100 else clock_source.now().year
     with transaction(actor) as conn:
         view = admin.view_calendar(conn, actor=actor, region_code=code, year=year)

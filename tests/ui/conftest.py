@@ -222,3 +222,19 @@ def screenshot(page, name: str) -> Path:
     path = OUTPUT / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def deliver_notifications(app) -> int:
+    """Relay and deliver every due outbox row now, as the relay and a worker would (e-mail to the
+    log); how many rows were delivered."""
+    from services.notifications.delivery import deliver
+    from workflows.outbox import relay_once
+
+    db = app.extensions["qorgau_db"]
+    due: list[int] = []
+    with app.app_context():
+        relay_once(db, send=lambda task, outbox_id: due.append(outbox_id))
+        for outbox_id in due:
+            deliver(db, outbox_id, smtp_url=None, mail_from="qorgau@localhost",
+                    base_url="http://localhost")
+    return len(due)

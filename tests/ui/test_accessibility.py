@@ -11,6 +11,9 @@ PAGES = [
     PageType("home-oversight", "prosecutor.mng", "/"),
     PageType("admin-users", "admin.school12", "/admin/users"),
     PageType("admin-agencies", "sysadmin", "/admin/agencies"),
+    PageType("admin-calendar", "sysadmin", "/admin/regions/calendar"),
+    PageType("admin-deadline-policy", "sysadmin", "/admin/regions/deadline-policy"),
+    PageType("admin-dead-letters", "sysadmin", "/admin/outbox/dead"),
     PageType("not-found", "worker.social", "/no/such/page"),
 ]
 

@@ -45,6 +45,7 @@ def test_a_disagreement_is_raised_taken_to_oversight_and_resolved(page_as, case,
     social = page_as("social_worker")
     step = f"{url}/{d['id']}"
     assert social.post(step + "/advance", data={"reason": "We could not agree."}).status_code == 302
+    assert "Take it to stage" not in section(social.get(f"/cases/{case.id}").get_data(as_text=True), d["id"])
     refused = social.post(step + "/advance", data={"reason": "Still no agreement."})
     assert refused.status_code == 403
     html = section(refused.get_data(as_text=True), d["id"])

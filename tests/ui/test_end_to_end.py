@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
-from tests.ui.conftest import screenshot
+from tests.ui.conftest import deliver_notifications, screenshot
 from tests.ui.test_accessibility import sweep
 
 SOCIAL = "Munaily guardianship and family support"
@@ -127,6 +127,55 @@ def test_an_immediate_referral_goes_from_a_school_to_the_prosecutor(people, ui_a
     assert answer.status == 404
 
 
+def test_a_disagreement_on_the_case_is_notified_and_taken_to_stage_2(people, ui_app):
+    # The psychological centre disagrees with the lead agency's plan and raises it on the case page.
+    assert "case" in ids, "the scenario above must run first"
+    centre = people.signed_in("psychologist.center")
+    centre.goto(f"/cases/{ids['case']}")
+    centre.click("#raise-disagreement summary")
+    centre.select_option("#disagreement-against_agency_id", label=SOCIAL)
+    centre.select_option("#disagreement-decision_type", "case_plan")
+    centre.fill("#disagreement-reason", "The plan has no follow-up session with a psychologist.")
+    with centre.expect_navigation():
+        centre.click("#raise-disagreement-button")
+    section = centre.locator("section.disagreement").first
+    ids["disagreement"] = int(section.get_attribute("data-disagreement-id"))
+    assert "stage 1 of 3" in section.inner_text()
+    assert section.locator("tr.stage").count() == 1
+    assert "left" in section.locator("tr.stage").inner_text()
+
+    # The social worker, assigned to the case, is notified: the count beside the link, the list,
+    # a link to the case; she takes the disagreement to the supervisors.
+    deliver_notifications(ui_app)
+    social = people.signed_in("worker.social")
+    social.goto("/queue")
+    assert int(social.locator("#nav-unread").inner_text().split()[0]) >= 1
+    with social.expect_navigation():
+        social.locator("nav.main-nav a[href='/notifications']").click()
+    screenshot(social, "scenario-8-notifications")
+    item = social.locator("li.notification.unread",
+                          has_text="A professional disagreement has been raised").first
+    with social.expect_navigation():
+        item.locator(f"a[href='/cases/{ids['case']}']").click()
+    mine = social.locator(f"#disagreement-{ids['disagreement']}")
+    mine.locator("summary", has_text="Take it to stage 2").click()
+    mine.locator("textarea[name=reason]").fill("We could not agree between the two of us.")
+    with social.expect_navigation():
+        mine.locator("button.advance").click()
+    mine = social.locator(f"#disagreement-{ids['disagreement']}")
+    assert mine.get_attribute("data-stage") == "2" and mine.locator("tr.stage").count() == 2
+    assert "done" in mine.locator("tr.stage[data-stage='1']").inner_text()
+    assert mine.locator("button.advance").count() == 0  # stage 2 is for the supervisors
+    screenshot(social, "scenario-9-disagreement")
+
+    # Marking the notification read takes it off the count.
+    social.goto("/notifications?unread=1")
+    before = social.locator("li.notification.unread").count()
+    with social.expect_navigation():
+        social.locator("li.notification.unread button.mark-read").first.click()
+    assert social.locator("li.notification[data-read='no']").count() == before - 1
+
+
 def test_every_page_type_of_the_scenario_passes_axe_and_is_translated(people):
     assert {"referral", "case", "child"} <= set(ids), "the scenario above must run first"
     pages = [
@@ -145,6 +194,7 @@ def test_every_page_type_of_the_scenario_passes_axe_and_is_translated(people):
         ("who-has-seen", "prosecutor.mng", "/reports/child-access?child_id={child}"),
         ("emergency-access", "teacher.school5", "/children/{child}/emergency-access"),
         ("admin-user", "admin.school12", "/admin/users"),
+        ("notifications", "worker.social", "/notifications"),
     ]
     from tests.ui.pages import PageType
 

@@ -152,3 +152,45 @@ def test_region_pages_are_the_system_admins_alone(page_as, cw):
         assert client.post(f"/admin/regions/{cw.region_code}/deadline-policy/rules", data={
             "clock_kind": "first_contact", "priority": "urgent", "amount": "1", "unit": "hours",
             "reason": "x"}).status_code == 403, user
+
+
+def test_in_the_browser_without_javascript_the_system_admin_edits_the_calendar_and_policy(people):
+    admin = people.signed_in("sysadmin", java_script=False)
+    with admin.expect_navigation():
+        admin.locator("nav.main-nav a", has_text="Calendar").click()
+    assert admin.locator("h1").inner_text() == "Working calendar of mangystau"
+    admin.goto(admin.url.split("?")[0] + "?year=2027")
+    # A refused day keeps what was typed and names the field; then the day is saved and removed.
+    admin.fill("#day-day", "2027-12-25")
+    admin.select_option("#day-kind", "working_day")
+    with admin.expect_navigation():
+        admin.click("#day-form button[type=submit]")
+    assert admin.locator("#day-name-error").is_visible()
+    assert admin.locator("#day-day").input_value() == "2027-12-25"
+    admin.fill("#day-name", "Moved working day (test)")
+    with admin.expect_navigation():
+        admin.click("#day-form button[type=submit]")
+    row = admin.locator("tr.calendar-day[data-day='2027-12-25']")
+    assert "Moved working day" in row.inner_text() and "This region" in row.inner_text()
+    with admin.expect_navigation():
+        row.locator("button").click()
+    assert admin.locator("tr.calendar-day[data-day='2027-12-25']").count() == 0
+
+    with admin.expect_navigation():
+        admin.locator("nav.main-nav a", has_text="Deadline policy").click()
+    version = admin.locator("#policy-versions tbody tr").count()
+    admin.select_option("#rule-clock_kind", "review")
+    admin.select_option("#rule-priority", "low")
+    admin.fill("#rule-amount", "25")
+    admin.select_option("#rule-unit", "working_days")
+    with admin.expect_navigation():
+        admin.click("#save-rule")
+    assert admin.locator("#rule-reason-error").is_visible()
+    assert admin.locator("#rule-amount").input_value() == "25"
+    admin.fill("#rule-reason", "Low-priority reviews every five weeks")
+    with admin.expect_navigation():
+        admin.click("#save-rule")
+    assert "25 working days" in admin.locator("tr[data-kind='review'] td[data-priority='low']").inner_text()
+    assert admin.locator("#policy-versions tbody tr").count() == version + 1
+    assert "Low-priority reviews every five weeks" in admin.locator("#policy-versions").inner_text()
+    assert "version 1 of this region" in admin.locator("#policy-version").inner_text()
