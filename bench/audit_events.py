@@ -27,24 +27,23 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import json
 import multiprocessing
 import random
+import struct
 from datetime import datetime, timezone
 
 import psycopg
 
 from audit.canonical import FORMAT_VERSION, GENESIS, canonical_bytes
-from bench.copying import NULL, US, Sink, Timestamps
+from bench.copying import (BINARY_NULL, PG_EPOCH_US, US, Sink, Timestamps, b_bool, b_int8, b_jsonb,
+                           b_text, b_text_array)
 
 MINUTE = 60 * US
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
 PRIORITIES = ("immediate", "urgent", "standard", "low")
 DECISION = {0: "referral_accepted", 1: "referral_screened_out", 2: "referral_redirected"}
-COLUMNS = ("id", "chain", "seq", "occurred_at", "action", "outcome", "actor_kind", "actor_user_id",
-           "actor_agency_id", "actor_region_id", "actor_roles", "actor_mfa", "object_type",
-           "object_id", "child_id", "purpose", "request_id", "client_addr", "user_agent",
-           "session_ref", "auth_strength", "channel", "details", "prev_hash", "hash")
 USER_AGENTS = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/130.0 Safari/537.36",
                "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
                "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Mobile/15E148 Safari/604.1",
@@ -52,42 +51,62 @@ USER_AGENTS = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/130.0 Safari/53
 assert FORMAT_VERSION == 1
 
 
+# The COPY column order: per-kind and per-actor columns side by side, so each is one ready-made
+# piece of the binary row.
+KIND_COLUMNS = ("action", "outcome", "object_type", "purpose")
+ACTOR_COLUMNS = ("actor_kind", "actor_user_id", "actor_agency_id", "actor_region_id", "actor_roles",
+                 "actor_mfa", "client_addr", "user_agent", "auth_strength", "channel")
+COLUMNS = (("id", "chain", "seq", "occurred_at") + KIND_COLUMNS + ACTOR_COLUMNS
+           + ("object_id", "child_id", "request_id", "session_ref", "details", "prev_hash", "hash"))
+_HEAD = struct.Struct("!hiqihiqiq")  # field count; id, chain, seq, occurred_at with their lengths
+_HASH_LEN = struct.pack("!i", 32)
+_REQ_LEN = struct.pack("!i", 16)
+_SESS_LEN = struct.pack("!i", 12)
+
+
 class Actors:
-    """Per-user strings, precomputed once: index 0 is Qorgau's own system actor."""
+    """Per-user values, and their canonical and binary COPY pieces, computed once: index 0 is
+    Qorgau's own system actor."""
 
     def __init__(self, world):
         n = len(world.users) + 1
         role = [""] * n
         for uid, r in world.roles:
             role[uid] = r
-        self.canon_actor = ['"actor_agency_id":null,"actor_kind":"system","actor_mfa":false,'
-                            '"actor_region_id":null,"actor_roles":["system"],"actor_user_id":null,']
-        self.canon_auth = ['"auth_strength":"system",']
-        self.canon_channel = ['"channel":"task",']
-        self.canon_addr = ['"client_addr":null,']
-        self.canon_tail_ua = ['"user_agent":null,"v":1}']
-        self.copy_actor = [f"system\t{NULL}\t{NULL}\t{NULL}\t{{system}}\tf"]
-        self.copy_addr_ua = [f"{NULL}\t{NULL}"]
-        self.copy_auth_channel = ["system\ttask"]
-        self.agency = [0]
+        # (actor_kind, user, agency, region, roles, mfa, client_addr, user_agent, auth, channel)
+        self.values = [("system", None, None, None, ["system"], False, None, None, "system", "task")]
         for uid, agency, *_ in world.users:
-            region = world.region_of_agency[agency]
-            r = role[uid]
-            mfa = r in ("supervisor", "oversight")
-            auth = "password+totp" if mfa else "password"
-            addr = f"10.{agency >> 8 & 255}.{agency & 255}.{uid % 200 + 20}"
-            ua = USER_AGENTS[uid % len(USER_AGENTS)]
+            mfa = role[uid] in ("supervisor", "oversight")
+            self.values.append(("user", uid, agency, world.region_of_agency[agency], [role[uid]], mfa,
+                                f"10.{agency >> 8 & 255}.{agency & 255}.{uid % 200 + 20}",
+                                USER_AGENTS[uid % len(USER_AGENTS)],
+                                "password+totp" if mfa else "password", "web"))
+        self.canon_actor, self.canon_auth, self.canon_channel, self.canon_addr = [], [], [], []
+        self.canon_tail, self.blob = [], []
+        for kind, uid, agency, region, roles, mfa, addr, ua, auth, channel in self.values:
+            j = _json_value
             self.canon_actor.append(
-                f'"actor_agency_id":{agency},"actor_kind":"user","actor_mfa":{"true" if mfa else "false"},'
-                f'"actor_region_id":{region},"actor_roles":["{r}"],"actor_user_id":{uid},')
-            self.canon_auth.append(f'"auth_strength":"{auth}",')
-            self.canon_channel.append('"channel":"web",')
-            self.canon_addr.append(f'"client_addr":"{addr}",')
-            self.canon_tail_ua.append(f'"user_agent":"{ua}","v":1}}')
-            self.copy_actor.append(f"user\t{uid}\t{agency}\t{region}\t{{{r}}}\t{'t' if mfa else 'f'}")
-            self.copy_addr_ua.append(f"{addr}\t{ua}")
-            self.copy_auth_channel.append(f"{auth}\tweb")
-            self.agency.append(agency)
+                f'"actor_agency_id":{j(agency)},"actor_kind":{j(kind)},"actor_mfa":{j(mfa)},'
+                f'"actor_region_id":{j(region)},"actor_roles":[{",".join(map(j, roles))}],'
+                f'"actor_user_id":{j(uid)},')
+            self.canon_auth.append(f'"auth_strength":{j(auth)},"chain":')
+            self.canon_channel.append(f',"channel":{j(channel)},"child_id":')
+            self.canon_addr.append(f',"client_addr":{j(addr)},"details":')
+            self.canon_tail.append(f',"user_agent":{j(ua)},"v":{FORMAT_VERSION}}}')
+            self.blob.append(b"".join((b_text(kind), b_int8(uid), b_int8(agency), b_int8(region),
+                                       b_text_array(roles), b_bool(mfa), b_text(addr), b_text(ua),
+                                       b_text(auth), b_text(channel))))
+
+
+def _json_value(value) -> str:
+    """One value as the canonical JSON writes it (``_check`` holds this to audit.canonical)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return json.encoder.encode_basestring(value)
 
 
 def _slots(plan, world, facts, rng_seed):
@@ -253,11 +272,14 @@ def _rates(slots, plan, m, sample_size=50_000, target=None):
     return rates
 
 
-PARTS = 2  # writer processes: the stream is cheap to walk twice, hashing and COPY are not
+PARTS = 1  # writer processes; each walks the whole stream, which costs more than it saves on 2 cores
 
 
-def write_events(url: str, plan, world, facts, progress, parts: int = PARTS) -> int:
+def write_events(url: str, plan, world, facts, progress, parts: int = PARTS, on_start=None) -> int:
     """Write ``plan.audit_events`` chained events; return how many were written.
+
+    ``on_start`` is called once the writer processes have started (work to do beside them
+    belongs there, not before: they are forked from this process).
 
     ``parts`` processes walk the same event stream; each formats, hashes and COPYs the events
     of its own chains (``chain mod parts``), so every event is written once and the result does
@@ -280,6 +302,8 @@ def write_events(url: str, plan, world, facts, progress, parts: int = PARTS) -> 
     written = 0
     with ctx.Pool(parts) as pool:
         pending = pool.map_async(_write_part, range(parts))
+        if on_start is not None:
+            on_start()
         reported = 0
         while not pending.ready():
             pending.wait(0.5)
@@ -381,10 +405,13 @@ def _walk(plan, world, slots, rates, writer) -> None:
 
 
 class _Writer:
-    """Numbers and chains every event handed to it in time order; hashes and COPYs its own."""
+    """Numbers and chains every event handed to it in time order; hashes and COPYs its own.
+
+    Each event's canonical text is rendered once, for its hash; the row goes to PostgreSQL in
+    binary COPY form, built from pieces computed once per actor and per kind of event."""
 
     def __init__(self, url, chains, actors, part, parts, done, total):
-        self.sink = Sink(url, "audit.events", COLUMNS, chunk=10000)
+        self.sink = Sink(url, "audit.events", COLUMNS, chunk=2000, binary=True) if url else None
         self.chains = chains
         self.part, self.parts = part, parts
         self.done = done
@@ -394,9 +421,21 @@ class _Writer:
         self.last_id = [0] * chains
         self.last_at = [0] * chains
         self.actors = actors
+        self.kinds: dict[tuple, tuple] = {}
         self.ts = Timestamps()
         self.count = 0
         self.last_time = 0
+
+    def _kind(self, key: tuple) -> tuple:
+        """(binary columns, canonical text before the actor, canonical text after object_id)."""
+        action, otype, purpose, outcome = key
+        j = _json_value
+        piece = (b"".join((b_text(action), b_text(outcome), b_text(otype), b_text(purpose))),
+                 f'{{"action":{j(action)},',
+                 f',"object_type":{j(otype)},"outcome":{j(outcome)},"purpose":{j(purpose)},'
+                 '"request_id":"')
+        self.kinds[key] = piece
+        return piece
 
     def emit(self, when: int, ev) -> None:
         if self.count >= self.total:
@@ -411,64 +450,47 @@ class _Writer:
         if chain % self.parts != self.part:
             return
         action, u, otype, oid, child, purpose, details, outcome = ev
+        key = (action, otype, purpose, outcome)
+        kind_blob, head, mid = self.kinds.get(key) or self._kind(key)
         seq = self.seq[chain] + 1
-        at_copy, at_canon = self.ts.both(when)
         a = self.actors
         req = f"{(i * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF:016x}"
         if u:
             sess = f"{((u * 1000003) ^ (when // DAY)) * 0x9E3779B1 & 0xFFFFFFFFFFFF:012x}"
-            sess_canon = f'"{sess}"'
+            sess_canon, sess_blob = f'"{sess}"', _SESS_LEN + sess.encode()
         else:
-            sess, sess_canon = NULL, "null"
-        if child:
-            child_canon = child_copy = str(child)
-        else:
-            child_canon, child_copy = "null", NULL
-        if oid is not None:
-            oid_canon, oid_copy = f'"{oid}"', oid
-        else:
-            oid_canon, oid_copy = "null", NULL
-        if purpose:
-            purpose_canon, purpose_copy = f'"{purpose}"', purpose
-        else:
-            purpose_canon, purpose_copy = "null", NULL
-        canon = (f'{{"action":"{action}",{a.canon_actor[u]}"at":"{at_canon}",{a.canon_auth[u]}'
-                 f'"chain":{chain},{a.canon_channel[u]}"child_id":{child_canon},{a.canon_addr[u]}'
-                 f'"details":{details},"id":{i},"object_id":{oid_canon},"object_type":"{otype}",'
-                 f'"outcome":"{outcome}","purpose":{purpose_canon},"request_id":"{req}","seq":{seq},'
-                 f'"session_ref":{sess_canon},{a.canon_tail_ua[u]}')
+            sess_canon, sess_blob = "null", BINARY_NULL
+        oid_canon = "null" if oid is None else f'"{oid}"'
+        canon = (f'{head}{a.canon_actor[u]}"at":"{self.ts.canonical(when)}",{a.canon_auth[u]}{chain}'
+                 f'{a.canon_channel[u]}{child or "null"}{a.canon_addr[u]}{details},"id":{i},'
+                 f'"object_id":{oid_canon}{mid}{req}",'
+                 f'"seq":{seq},"session_ref":{sess_canon}{a.canon_tail[u]}')
         prev = self.prev[chain]
         digest = hashlib.sha256(prev + canon.encode()).digest()
         if seq == 1:
-            self._check(i, chain, seq, when, ev, req, sess, canon)
-        self.sink.add(f"{i}\t{chain}\t{seq}\t{at_copy}\t{action}\t{outcome}\t{a.copy_actor[u]}\t{otype}\t"
-                      f"{oid_copy}\t{child_copy}\t{purpose_copy}\t{req}\t{a.copy_addr_ua[u]}\t{sess}\t"
-                      f"{a.copy_auth_channel[u]}\t{details}\t\\\\x{prev.hex()}\t\\\\x{digest.hex()}")
+            self._check(i, chain, seq, when, ev, req, sess_canon, canon)
+        if self.sink is not None:
+            self.sink.add(b"".join((
+                _HEAD.pack(len(COLUMNS), 8, i, 2, chain, 8, seq, 8, when - PG_EPOCH_US), kind_blob,
+                a.blob[u], b_text(oid), b_int8(child or None), _REQ_LEN, req.encode(), sess_blob,
+                b_jsonb(details), _HASH_LEN, prev, _HASH_LEN, digest)))
         self.seq[chain] = seq
         self.prev[chain] = digest
         self.last_id[chain] = i
         self.last_at[chain] = when
 
-    def _check(self, i, chain, seq, when, ev, req, sess, canon) -> None:
+    def _check(self, i, chain, seq, when, ev, req, sess_canon, canon) -> None:
         """The fast canonical text must be the audit module's own bytes."""
-        import json
-
         action, u, otype, oid, child, purpose, details, outcome = ev
-        a = self.actors
-        copy_actor = a.copy_actor[u].split("\t")
-        addr, ua = a.copy_addr_ua[u].split("\t")
-        auth, channel = a.copy_auth_channel[u].split("\t")
-        null = lambda v: None if v == NULL else v  # noqa: E731
+        kind, uid, agency, region, roles, mfa, addr, ua, auth, channel = self.actors.values[u]
         row = {
             "id": i, "chain": chain, "seq": seq, "action": action, "outcome": outcome,
             "occurred_at": datetime.fromtimestamp(when // US, timezone.utc).replace(microsecond=when % US),
-            "actor_kind": copy_actor[0], "actor_user_id": u or None,
-            "actor_agency_id": int(copy_actor[2]) if u else None,
-            "actor_region_id": int(copy_actor[3]) if u else None,
-            "actor_roles": [copy_actor[4].strip("{}")], "actor_mfa": copy_actor[5] == "t",
+            "actor_kind": kind, "actor_user_id": uid, "actor_agency_id": agency,
+            "actor_region_id": region, "actor_roles": roles, "actor_mfa": mfa,
             "object_type": otype, "object_id": oid, "child_id": child or None, "purpose": purpose,
-            "request_id": req, "client_addr": null(addr), "user_agent": null(ua),
-            "session_ref": null(sess), "auth_strength": auth, "channel": channel,
+            "request_id": req, "client_addr": addr, "user_agent": ua,
+            "session_ref": json.loads(sess_canon), "auth_strength": auth, "channel": channel,
             "details": json.loads(details),
         }
         expected = canonical_bytes(row)
@@ -477,7 +499,7 @@ class _Writer:
 
     def close(self):
         """Finish the COPY; return this part's chain heads and its row count."""
-        rows = self.sink.close()
+        rows = self.sink.close() if self.sink is not None else 0
         heads = {c: (self.seq[c], self.prev[c], self.last_id[c], self.last_at[c])
                  for c in range(self.chains) if c % self.parts == self.part}
         return heads, rows

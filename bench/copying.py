@@ -1,11 +1,12 @@
-"""COPY plumbing for the generator: one connection per table, fed text lines in chunks, and the
-index and partition work around a bulk load.
+"""COPY plumbing for the generator: one connection per table, fed text lines (or, for the audit
+events, binary rows) in chunks, and the index and partition work around a bulk load.
 
 Each table streams over its own connection, so PostgreSQL parses and stores one table's rows
 while Python builds the next ones: on two cores the generator and the server work side by side.
 """
 from __future__ import annotations
 
+import struct
 import time
 
 import psycopg
@@ -13,24 +14,65 @@ import psycopg
 US = 1_000_000
 NULL = "\\N"
 
+BINARY_SIGNATURE = b"PGCOPY\n\xff\r\n\0" + bytes(8)  # signature, flags, header extension
+BINARY_TRAILER = b"\xff\xff"
+BINARY_NULL = b"\xff\xff\xff\xff"
+PG_EPOCH_US = 946_684_800 * US  # binary timestamps count microseconds from 2000-01-01 UTC
+_LEN = struct.Struct("!i")
+_INT8 = struct.Struct("!iq")
+
+
+def b_text(value: str | None) -> bytes:
+    """A text field of a binary COPY row (length and UTF-8 bytes, or NULL)."""
+    if value is None:
+        return BINARY_NULL
+    data = value.encode()
+    return _LEN.pack(len(data)) + data
+
+
+def b_int8(value: int | None) -> bytes:
+    return BINARY_NULL if value is None else _INT8.pack(8, value)
+
+
+def b_bool(value: bool) -> bytes:
+    return b"\x00\x00\x00\x01" + (b"\x01" if value else b"\x00")
+
+
+def b_text_array(values: list[str], text_oid: int = 25) -> bytes:
+    """A one-dimensional ``text[]`` without NULLs, in PostgreSQL's binary array form."""
+    body = struct.pack("!iiiii", 1, 0, text_oid, len(values), 1) + b"".join(b_text(v) for v in values)
+    return _LEN.pack(len(body)) + body
+
+
+def b_jsonb(text: str) -> bytes:
+    """A ``jsonb`` field: version byte 1, then the JSON text."""
+    data = text.encode()
+    return _LEN.pack(len(data) + 1) + b"\x01" + data
+
 
 class Sink:
-    """``COPY table (columns) FROM STDIN`` held open on a connection of its own."""
+    """``COPY table (columns) FROM STDIN`` held open on a connection of its own, fed text lines
+    or, with ``binary``, ready-made binary COPY rows."""
 
-    def __init__(self, url: str, table: str, columns: tuple[str, ...], chunk: int = 5000):
+    def __init__(self, url: str, table: str, columns: tuple[str, ...], chunk: int = 5000,
+                 binary: bool = False):
         self.table = table
         self.chunk = chunk
+        self.binary = binary
         self.rows = 0
-        self.buf: list[str] = []
+        self.buf: list = []
         self.conn = psycopg.connect(url)
         # Bulk load as the administrative role: triggers (foreign keys, audit chaining) off for
         # this session only; the generator writes what they would have written.
         self.conn.execute("SET session_replication_role = replica")
         self.conn.execute("SET synchronous_commit = off")
-        self._ctx = self.conn.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN")
+        self._ctx = self.conn.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+                                            + (" (FORMAT BINARY)" if binary else ""))
         self.copy = self._ctx.__enter__()
+        if binary:
+            self.copy.write(BINARY_SIGNATURE)
 
-    def add(self, line: str) -> None:
+    def add(self, line) -> None:
         buf = self.buf
         buf.append(line)
         if len(buf) >= self.chunk:
@@ -38,12 +80,14 @@ class Sink:
 
     def flush(self) -> None:
         if self.buf:
-            self.copy.write("\n".join(self.buf) + "\n")
+            self.copy.write(b"".join(self.buf) if self.binary else "\n".join(self.buf) + "\n")
             self.rows += len(self.buf)
             self.buf = []
 
     def close(self) -> int:
         self.flush()
+        if self.binary:
+            self.copy.write(BINARY_TRAILER)
         self._ctx.__exit__(None, None, None)
         self.conn.commit()
         self.conn.close()
@@ -72,11 +116,11 @@ class Timestamps:
         second, micro = divmod(rest, US)
         return f"{self._days.get(day) or self._day(day)} {_HMS[second]}.{micro:06d}+00"
 
-    def both(self, us: int) -> tuple[str, str]:
+    def canonical(self, us: int) -> str:
+        """``2026-01-02T03:04:05.000006Z``, the audit canonical form."""
         day, rest = divmod(us, DAY_US)
         second, micro = divmod(rest, US)
-        date, hms = self._days.get(day) or self._day(day), _HMS[second]
-        return f"{date} {hms}.{micro:06d}+00", f"{date}T{hms}.{micro:06d}Z"
+        return f"{self._days.get(day) or self._day(day)}T{_HMS[second]}.{micro:06d}Z"
 
 
 def secondary_indexes(conn, tables: list[str]) -> list[tuple[str, str]]:
@@ -97,10 +141,10 @@ def drop_indexes(conn, indexes: list[tuple[str, str]]) -> None:
         conn.execute(f"DROP INDEX {name}")
 
 
-def build_indexes(url: str, indexes: list[tuple[str, str]], on_done=None) -> None:
-    """Recreate ``indexes`` two at a time (one per core), largest tables first as listed."""
-    pending = list(indexes)
-    conns = [psycopg.connect(url, autocommit=True) for _ in range(2)]
+def run_parallel(url: str, jobs: list[tuple[str, str]], on_done=None, width: int = 2) -> None:
+    """Run ``jobs`` ((label, statement): index builds, ANALYZE) ``width`` at a time, in order."""
+    pending = list(jobs)
+    conns = [psycopg.connect(url, autocommit=True) for _ in range(width)]
     try:
         for conn in conns:
             conn.execute("SET maintenance_work_mem = '512MB'")
@@ -118,7 +162,7 @@ def build_indexes(url: str, indexes: list[tuple[str, str]], on_done=None) -> Non
                 if not conn.pgconn.is_busy():
                     while (res := conn.pgconn.get_result()) is not None:
                         if res.status == psycopg.pq.ExecStatus.FATAL_ERROR:
-                            raise RuntimeError(f"building {name}: {res.error_message.decode()}")
+                            raise RuntimeError(f"{name}: {res.error_message.decode()}")
                     running.remove((conn, name))
                     if on_done:
                         on_done(name)

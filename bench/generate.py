@@ -25,6 +25,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import random
+import threading
 import time
 from array import array
 from dataclasses import dataclass, field
@@ -33,7 +34,8 @@ from datetime import date, datetime, timedelta, timezone
 import psycopg
 
 from bench import names, world as world_mod
-from bench.copying import NULL, US, Sink, Timestamps, build_indexes, drop_indexes, secondary_indexes
+from bench.copying import (NULL, US, Sink, Timestamps, drop_indexes, month_partitions, run_parallel,
+                           secondary_indexes)
 from services.children.iin import make_iin
 from services.children.names import search_key
 
@@ -146,20 +148,31 @@ CORE_TABLES = ["regions", "districts", "agencies", "users", "user_roles", "child
                "chronology_bodies", "clocks", "escalations"]
 
 
+# Audit columns the planner needs statistics for (filters, joins, ordering); the hashes, texts
+# and details of 50 M events would only make ANALYZE slower.
+AUDIT_STATS_COLUMNS = ("id", "chain", "seq", "occurred_at", "action", "outcome", "actor_kind",
+                       "actor_user_id", "actor_agency_id", "actor_region_id", "object_type",
+                       "object_id", "child_id", "purpose")
+
+
 def generate(url: str, plan: Plan, progress: Progress | None = None) -> dict:
-    """Fill the empty, migrated database at ``url`` (administrative role); return counts and timings."""
+    """Fill the empty, migrated database at ``url`` (administrative role); return counts and timings.
+
+    While the audit events are written (one core of Python, part of another for COPY), the
+    indexes and statistics of the other tables are built beside them on one connection; the
+    audit partitions' indexes and statistics follow, two at a time."""
     progress = progress or Progress()
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     with psycopg.connect(url, autocommit=True) as conn:
         _check_empty(conn)
-        tables = [t for t in CORE_TABLES + ["audit.events"] if _exists(conn, t)]
-        indexes = secondary_indexes(conn, tables)
-        drop_indexes(conn, indexes)
+        tables = [t for t in CORE_TABLES if _exists(conn, t)]
+        core_indexes = secondary_indexes(conn, tables)
+        audit_indexes = secondary_indexes(conn, ["audit.events"])
+        drop_indexes(conn, core_indexes + audit_indexes)
         columns = {t: _columns(conn, t) for t in tables}
-        from bench.copying import month_partitions
         # Past months' partitions, with the indexes ensure_partitions gives each (built below).
-        indexes += month_partitions(conn, plan.start_us - DAY, plan.end_us)
+        audit_indexes += month_partitions(conn, plan.start_us - DAY, plan.end_us)
     gen = Generator(url, plan, progress, columns)
     gen.world()
     timings["world"] = time.perf_counter() - t0
@@ -169,16 +182,45 @@ def generate(url: str, plan: Plan, progress: Progress | None = None) -> dict:
     timings["referrals"] = time.perf_counter() - t0 - sum(timings.values())
     from bench.audit_events import write_events
     counts = dict(gen.counts)
-    counts["audit.events"] = write_events(url, plan, gen.world_, gen.facts, progress)
+    beside: list[_Background] = []
+    core_jobs = core_indexes + [(f"analyze {t}", f"ANALYZE {t}") for t in tables]
+    counts["audit.events"] = write_events(url, plan, gen.world_, gen.facts, progress, on_start=lambda: beside.append(
+        _Background(run_parallel, url, core_jobs, width=1)))
     timings["audit"] = time.perf_counter() - t0 - sum(timings.values())
-    progress.stage("indexes", len(indexes))
-    build_indexes(url, indexes, on_done=lambda name: progress.advance(1))
+    progress.stage("indexes", len(audit_indexes) + 1)
+    jobs = [("analyze audit.events",
+             f"ANALYZE audit.events ({', '.join(AUDIT_STATS_COLUMNS)})")] + audit_indexes
+    run_parallel(url, jobs, on_done=lambda name: progress.advance(1))
+    for thread in beside:
+        thread.join()
     progress.done()
     with psycopg.connect(url, autocommit=True) as conn:
         _finish(conn, tables)
     timings["indexes"] = time.perf_counter() - t0 - sum(timings.values())
     timings["total"] = time.perf_counter() - t0
     return {"counts": counts, "timings": timings}
+
+
+class _Background(threading.Thread):
+    """``target(*args, **kwargs)`` in a thread; ``join`` raises what it raised."""
+
+    def __init__(self, target, *args, **kwargs):
+        super().__init__(daemon=True)
+        self._call = (target, args, kwargs)
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        target, args, kwargs = self._call
+        try:
+            target(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - handed to join()
+            self.error = exc
+
+    def join(self, timeout=None) -> None:
+        super().join(timeout)
+        if self.error is not None:
+            raise self.error
 
 
 def _check_empty(conn) -> None:
@@ -198,17 +240,14 @@ def _columns(conn, table: str) -> set[str]:
 
 
 def _finish(conn, tables: list[str]) -> None:
-    """Move identity sequences past the loaded ids and refresh the planner's statistics."""
+    """Move identity sequences past the loaded ids."""
     for table in tables:
-        if table.startswith("audit.") or "id" not in _columns(conn, table):
+        if "id" not in _columns(conn, table):
             continue
         seq = conn.execute("SELECT pg_get_serial_sequence(%s, 'id')", (table,)).fetchone()
         if seq and seq[0]:
             conn.execute(f"SELECT setval('{seq[0]}', coalesce((SELECT max(id) FROM {table}), 0) + 1, false)")
     conn.execute("SELECT setval('audit.events_id_seq', coalesce((SELECT max(id) FROM audit.events), 0) + 1, false)")
-    conn.execute("SET maintenance_work_mem = '256MB'")
-    for table in tables:
-        conn.execute(f"ANALYZE {table}")
 
 
 def assigned_or(worker: int, assigned) -> int | None:
