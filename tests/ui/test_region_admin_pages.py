@@ -154,6 +154,18 @@ def test_region_pages_are_the_system_admins_alone(page_as, cw):
             "reason": "x"}).status_code == 403, user
 
 
+def refused_then_saved(page, button: str, kept: str, value: str, missing: str, text: str) -> None:
+    """Send a form lacking ``missing``: it comes back naming that field and keeping ``kept``;
+    fill it in and send it again."""
+    with page.expect_navigation():
+        page.click(button)
+    assert page.locator(missing + "-error").is_visible()
+    assert page.locator(kept).input_value() == value
+    page.fill(missing, text)
+    with page.expect_navigation():
+        page.click(button)
+
+
 def test_in_the_browser_without_javascript_the_system_admin_edits_the_calendar_and_policy(people):
     admin = people.signed_in("sysadmin", java_script=False)
     with admin.expect_navigation():
@@ -163,13 +175,8 @@ def test_in_the_browser_without_javascript_the_system_admin_edits_the_calendar_a
     # A refused day keeps what was typed and names the field; then the day is saved and removed.
     admin.fill("#day-day", "2027-12-25")
     admin.select_option("#day-kind", "working_day")
-    with admin.expect_navigation():
-        admin.click("#day-form button[type=submit]")
-    assert admin.locator("#day-name-error").is_visible()
-    assert admin.locator("#day-day").input_value() == "2027-12-25"
-    admin.fill("#day-name", "Moved working day (test)")
-    with admin.expect_navigation():
-        admin.click("#day-form button[type=submit]")
+    refused_then_saved(admin, "#day-form button[type=submit]", "#day-day", "2027-12-25",
+                       "#day-name", "Moved working day (test)")
     row = admin.locator("tr.calendar-day[data-day='2027-12-25']")
     assert "Moved working day" in row.inner_text() and "This region" in row.inner_text()
     with admin.expect_navigation():
@@ -183,13 +190,8 @@ def test_in_the_browser_without_javascript_the_system_admin_edits_the_calendar_a
     admin.select_option("#rule-priority", "low")
     admin.fill("#rule-amount", "25")
     admin.select_option("#rule-unit", "working_days")
-    with admin.expect_navigation():
-        admin.click("#save-rule")
-    assert admin.locator("#rule-reason-error").is_visible()
-    assert admin.locator("#rule-amount").input_value() == "25"
-    admin.fill("#rule-reason", "Low-priority reviews every five weeks")
-    with admin.expect_navigation():
-        admin.click("#save-rule")
+    refused_then_saved(admin, "#save-rule", "#rule-amount", "25", "#rule-reason",
+                       "Low-priority reviews every five weeks")
     assert "25 working days" in admin.locator("tr[data-kind='review'] td[data-priority='low']").inner_text()
     assert admin.locator("#policy-versions tbody tr").count() == version + 1
     assert "Low-priority reviews every five weeks" in admin.locator("#policy-versions").inner_text()
