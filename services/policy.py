@@ -1,7 +1,8 @@
 """The access policy as pure decisions: role × relationship × sensitivity (DESIGN.md §4).
 
 These functions take an actor and facts (ids and states, no content) and answer yes or no. They
-mirror, rule for rule, the row-level security functions of migrations/versions/0004_core.py;
+mirror, rule for rule, the row-level security of migrations/versions/0004_core.py (reads) and
+0009_write_policies.py (writes);
 tests/access/ checks that the two agree on generated worlds. ``services.access`` loads the facts
 and is the only caller in the application.
 """
@@ -13,7 +14,7 @@ from datetime import datetime
 from audit import Actor
 
 READ = "read"
-WRITE = "write"  # chronology entries, transitions, participants, assessments
+WRITE = "write"  # chronology entries, transitions, participants, assessments: never by a grant
 READ_RESTRICTED = "read_restricted"
 INSTRUCT = "instruct"  # oversight's annotations on a case
 EXPORT = "export"
@@ -111,7 +112,9 @@ def can_case(actor: Actor, case: CaseFacts, grants: Grants, action: str) -> bool
             return False  # emergency grants never reach restricted content
         return case.lead_agency_id == actor.agency_id or mine.kind == "police"
     if action == WRITE:
-        return case_in_scope(actor, case, grants)
+        # An emergency grant is break-glass reading (DESIGN.md §4: "open a child's record"): it
+        # lets its holder read the case, never write to it.
+        return case_in_scope(actor, case, Grants())
     if action == EXPORT:
         return case_in_scope(actor, case, Grants())  # emergency grants never cover exports
     return False
