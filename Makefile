@@ -22,7 +22,7 @@ REDIS_HOST ?= 127.0.0.1
 REDIS_PORT ?= 6379
 
 .PHONY: help install translations frontend frontend-required run test test-long bench bench-full lock \
-        services postgres redis browser
+        services postgres redis browser screenshots
 
 help:
 	@echo "make run        start web, worker and beat on http://localhost:8000 (Ctrl-C stops)"
@@ -31,6 +31,7 @@ help:
 	@echo "make install    create .venv and install with constraints.txt"
 	@echo "make lock       rewrite constraints.txt from a clean install of pyproject.toml"
 	@echo "make bench      run bench/run.py"
+	@echo "make screenshots  run the browser scenario and write the README's screenshots to docs/screenshots/"
 	@echo "PYTEST_ARGS='tests/test_health.py -k ready' make test   runs part of the suite"
 
 install: $(STAMP) translations frontend
@@ -74,6 +75,11 @@ test: install frontend-required services
 
 test-long:
 	@$(MAKE) --no-print-directory test QORGAU_LONG=1
+
+# The README's screenshots: the browser scenario on the demo world, its main pages written to
+# docs/screenshots/ (tests/ui/conftest.py, README_SCREENSHOTS).
+screenshots: install frontend-required services
+	QORGAU_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q -p no:cacheprovider tests/ui/test_end_to_end.py
 
 bench: install
 	@if [ -f bench/run.py ]; then \

@@ -216,11 +216,26 @@ def serious_violations(page) -> list[dict]:
     return [v for v in found if v["impact"] in ("serious", "critical")]
 
 
+# `make screenshots` sets QORGAU_SCREENSHOTS=docs/screenshots: the pages the README shows are
+# also written there (page name → file name), cut to the top of the page.
+README_SCREENSHOTS = {"scenario-1-file-referral": "file-referral", "scenario-2-queue": "queue",
+                      "referral": "referral", "child": "child", "case": "case",
+                      "scenario-4-escalations": "escalations", "who-has-seen": "reports"}
+README_SIZE = (1280, 900)
+
+
 def screenshot(page, name: str) -> Path:
-    """Save a full-page screenshot under the test output folder."""
+    """Save a full-page screenshot under the test output folder (and for the README, if asked)."""
     OUTPUT.mkdir(parents=True, exist_ok=True)
     path = OUTPUT / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
+    readme = os.environ.get("QORGAU_SCREENSHOTS")
+    if readme and name in README_SCREENSHOTS:
+        folder = ROOT / readme
+        folder.mkdir(parents=True, exist_ok=True)
+        height = min(README_SIZE[1], page.evaluate("document.documentElement.scrollHeight"))
+        page.screenshot(path=str(folder / f"{README_SCREENSHOTS[name]}.png"), full_page=True,
+                        clip={"x": 0, "y": 0, "width": README_SIZE[0], "height": height})
     return path
 
 
