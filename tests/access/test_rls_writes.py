@@ -4,7 +4,8 @@ refused by row-level security, and the ones the application makes in its legitim
 (migrations/versions/0009_write_policies.py).
 
 The world is authz/model.yaml's, plus a referral about aliya received by the NGO (to accept and
-link into her open case c1), two assessments on c1 and a closure of c1 that sw_lead asked for. Each scenario is a list of statements run
+link into her open case c1), two assessments on c1, a closure of c1 that sw_lead asked for and
+an entry of sw_lead's written yesterday without its body. Each scenario is a list of statements run
 in order in one transaction that is rolled back; each statement is expected to be allowed (it
 changes at least one row) or refused (RLS raises, or an UPDATE reaches no row). A statement that
 fails for any other reason (a constraint, a typo) fails the test.
@@ -35,8 +36,12 @@ INSERT INTO assessments (id, case_id, kind, agency_id) OVERRIDING SYSTEM VALUE
 VALUES (900011, {c1}, 'legal', {social_n}), (900012, {c1}, 'psychological', {health_n});
 INSERT INTO approvals (id, kind, agency_id, case_id, requested_by, reason) OVERRIDING SYSTEM VALUE
 VALUES (900021, 'closure', {social_n}, {c1}, {sw_lead}, 'done');
+INSERT INTO chronology_entries (id, case_id, child_id, kind, visibility, author_user_id, agency_id, occurred_at,
+                                created_at) OVERRIDING SYSTEM VALUE
+VALUES (900031, {c1}, {aliya}, 'note', 'all_participants', {sw_lead}, {social_n}, now(), now() - interval '1 day');
 """
-EXTRA_IDS = {"r_link": 900001, "as_social": 900011, "as_health": 900012, "ap_closure": 900021}
+EXTRA_IDS = {"r_link": 900001, "as_social": 900011, "as_health": 900012, "ap_closure": 900021,
+             "old_entry": 900031}
 
 
 @pytest.fixture(scope="module")
@@ -269,6 +274,11 @@ SCENARIOS: dict[str, tuple[str, list[tuple[str, str]]]] = {
         (OK, body()),
         (NO, "INSERT INTO chronology_bodies (entry_id, body) VALUES ({c1_own_social}, 'x')"),
     ]),
+    "a body is written with its entry, not later": ("sw_lead", [
+        (NO, body(900031)),
+        (OK, note("c1", "aliya", "sw_lead", "social_n")),
+        (OK, body()),
+    ]),
     "oversight writes instructions for all participants, and nothing else": ("oversight_n", [
         (NO, note("c1", "aliya", "oversight_n", "prosecutor_n")),
         (NO, note("c1", "aliya", "oversight_n", "prosecutor_n", kind="instruction", visibility="restricted")),
@@ -420,7 +430,7 @@ def test_every_kind_of_write_is_tried_both_ways():
             table = words[2] if words[0] == "INSERT" else words[1]
             tried.setdefault((words[0], table), set()).add(expected)
     guarded = {("INSERT", t) for t in ("cases", "case_referrals", "case_participants", "assessments",
-                                       "chronology_entries", "referrals", "referral_referrers",
+                                       "chronology_entries", "chronology_bodies", "referrals", "referral_referrers",
                                        "referral_recipients", "referral_attachments", "referrer_updates",
                                        "approvals", "access_grants")} | \
               {("UPDATE", t) for t in ("cases", "case_participants", "assessments", "referrals",
@@ -501,3 +511,17 @@ def test_idempotency_keys_belong_to_the_user_whose_request_stored_them(site):
             assert [r["key"] for r in conn.execute("SELECT key FROM idempotency_keys").fetchall()] == ["key-of-token"]
         with transaction(None) as conn:  # Qorgau's own system actor removes expired keys
             assert conn.execute("DELETE FROM idempotency_keys WHERE key LIKE 'key-of-%'").rowcount == 2
+
+
+def test_an_agency_system_token_writes_no_referral(site):
+    """Agency-system tokens file nothing (yet): there is no person to be the referral's author and
+    referrer, and row-level security knows only practitioners as writers."""
+    from audit import Actor
+
+    app, w, ids = site
+    token = Actor(user_id=None, agency_id=ids["school_n"], region_id=ids["north"], kind="agency_system",
+                  roles=frozenset({"scope:referrals:write"}))
+    with app.app_context(), transaction(token) as conn:
+        assert outcome(conn, "INSERT INTO referrals (state, priority, categories, observed_at, observation,"
+                             f" referring_agency_id, region_id, created_by) VALUES ('draft', 'standard',"
+                             f" '{{neglect}}', now(), 'seen', {ids['school_n']}, {ids['north']}, {ids['teacher']})") == NO
