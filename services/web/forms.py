@@ -82,3 +82,23 @@ def choice(form, errors: FormErrors, field: str, options, message: str | None = 
     if value not in options:
         errors.add(field, message or _("Choose one of the options offered."))
     return value
+
+
+def refuse_unstorable() -> None:
+    """Refuse a page request carrying a NUL character (PostgreSQL text cannot hold one) with a
+    4xx naming the field, before any form reaches an action; the API checks its own fields."""
+    from flask import request
+
+    from services.errors import NotFound, ValidationFailed
+
+    if request.path.startswith("/api/"):
+        return
+    if "\x00" in request.path:
+        raise NotFound("No such page.")
+    for source in (request.args, request.form):
+        for field, value in source.items(multi=True):
+            if "\x00" in field or "\x00" in value:
+                name = field.replace("\x00", "")
+                raise ValidationFailed(_("The field %(field)s contains a character that cannot be "
+                                         "stored (NUL). Remove it and send the form again.",
+                                         field=name), field=name)

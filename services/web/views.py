@@ -11,11 +11,12 @@ from services.grants import queries as grant_queries
 from services.auth.current import login_required, safe_next
 from services.db import transaction
 from services.i18n import LANGUAGES
-from services.web import disagreements, labels, notifications
+from services.web import disagreements, forms, labels, notifications
 from services.web.navigation import nav_items
 
 bp = Blueprint("web", __name__)
 bp.record_once(lambda state: labels.init_filters(state.app))
+bp.before_app_request(forms.refuse_unstorable)
 bp.register_blueprint(notifications.bp)  # /notifications
 bp.register_blueprint(disagreements.bp)  # /cases/<id>/disagreements, forms of the case page
 

@@ -103,3 +103,19 @@ def test_a_disagreement_of_another_case_is_not_reachable_through_this_one(page_a
     assert school.post(f"/cases/{case.id}/disagreements/99999999999999999999/resolve",
                        data={"note": "x"}).status_code == 404
     assert disagreement(admin_conn, other)["state"] == "open"
+
+
+def test_a_nul_character_in_any_page_form_is_a_422_naming_the_field_not_a_500(page_as, case, cw,
+                                                                            admin_conn):
+    worker = page_as("social_worker")
+    for url, data in ((f"/cases/{case.id}/disagreements",
+                       {"against_agency_id": cw.agencies["school"].id, "decision_type": "case_plan",
+                        "reason": "a\x00b"}),
+                      (f"/cases/{case.id}/entries",
+                       {"kind": "note", "visibility": "all_participants", "body": "a\x00b"})):
+        refused = worker.post(url, data=data)
+        assert refused.status_code == 422, url
+        assert "cannot be stored" in refused.get_data(as_text=True)
+    assert worker.get("/children?q=%00").status_code == 422
+    assert page_as("system_admin").get("/admin/regions/a%00b/calendar").status_code == 404
+    assert disagreement(admin_conn, case) is None
