@@ -20,12 +20,13 @@ from services.clocks import admin
 from services.clocks import deadline_queries
 from services.clocks.records import KINDS as CLOCK_KINDS, PRIORITIES, UNITS, Rule
 from services.db import transaction
-from services.errors import QorgauError
+from services.errors import QorgauError, ValidationFailed
 from services.web.forms import FormErrors, choice, from_error, integer, required
 
 bp = Blueprint("regions", __name__, url_prefix="/regions")
 
 RULE_PRIORITIES = PRIORITIES + ("any",)
+YEARS = (2000, 2100)  # the calendar years the pages show and accept
 # The ladder's settings with the bounds the API accepts (services/clocks/admin_views.py LadderIn).
 LADDER = {"reminder_percent": (1, 99), "level_2_after_wd": (0, 60), "level_3_after_wd": (0, 60),
           "unacknowledged_after_minutes": (1, 1440), "unacknowledged_repeat_minutes": (1, 1440)}
@@ -57,7 +58,7 @@ def own_calendar():
 def _calendar_page(code: str, *, errors: FormErrors | None = None, form_name: str | None = None):
     actor = access.require_system_admin(g.actor, AuditAction.CALENDAR_VIEWED, "region", code)
     year = request.values.get("year", "")  # a refused form keeps the year it was sent from
-    year = int(year) if year.isdigit() and 2000 <= int(year) <= 2100 else clock_source.now().year
+    year = int(year) if year.isdigit() and YEARS[0] <= int(year) <= YEARS[1] else clock_source.now().year
     with transaction(actor) as conn:
         view = admin.view_calendar(conn, actor=actor, region_code=code, year=year)
     status = errors.status if errors else 200
@@ -72,8 +73,12 @@ def calendar(code: str):
     return _calendar_page(code)
 
 
-def _calendar_change(code: str, form_name: str, run, success: str, errors: FormErrors):
-    """Run ``run(conn, actor)`` in one transaction; a refusal re-renders the page with messages."""
+def _calendar_change(code: str, form_name: str, run, success: str, errors: FormErrors,
+                     year: int | None = None):
+    """Run ``run(conn, actor)`` in one transaction; a refusal re-renders the page with messages.
+
+    Success returns to the calendar of ``year`` (the changed day's), else of the page's year.
+    """
     actor = access.require_system_admin(g.actor, AuditAction.CALENDAR_CHANGED, "region", code)
     if not errors:
         try:
@@ -90,17 +95,22 @@ def _calendar_change(code: str, form_name: str, run, success: str, errors: FormE
         else:
             flash(success)
             return redirect(url_for("admin.regions.calendar", code=code,
-                                    year=request.form.get("year") or None))
+                                    year=year or request.form.get("year") or None))
     return _calendar_page(code, errors=errors, form_name=form_name)
 
 
 def _day(errors: FormErrors, field: str = "day") -> date | None:
     raw = required(request.form, errors, field)
     try:
-        return date.fromisoformat(raw) if raw else None
+        day = date.fromisoformat(raw) if raw else None
     except ValueError:
+        day = None
+    # Calendars are kept for years 2000 to 2100; a date at the end of time would break the
+    # carry-over arithmetic of every clock in the region.
+    if raw and (day is None or not YEARS[0] <= day.year <= YEARS[1]):
         errors.add(field, _("Enter a date such as 2026-03-21."))
         return None
+    return day
 
 
 @bp.post("/<code>/calendar/days")
@@ -117,7 +127,7 @@ def put_day(code: str):
         errors.add("source", _("Keep it under 300 characters."))
     return _calendar_change(code, "day", lambda conn, actor: admin.put_day(
         conn, actor=actor, region_code=code, day=day, kind=kind, name=name, source=source),
-        _("The calendar is saved."), errors)
+        _("The calendar is saved."), errors, year=day.year if day else None)
 
 
 @bp.post("/<code>/calendar/days/remove")
@@ -188,8 +198,13 @@ def deadline_policy(code: str):
     return _policy_page(code)
 
 
-def _save(code: str, form_name: str, errors: FormErrors, **changes):
-    """Save a new policy version with ``changes``; a refusal re-renders with the field named."""
+def _save(code: str, form_name: str, errors: FormErrors, *, removing: tuple[str, str] | None = None,
+          **changes):
+    """Save a new policy version with ``changes``; a refusal re-renders with the field named.
+
+    ``removing`` names a rule that must exist: removing an absent one would save a new version
+    identical to the current one.
+    """
     actor = access.require_system_admin(g.actor, AuditAction.DEADLINE_POLICY_CHANGED, "region", code)
     reason = required(request.form, errors, "reason", _("Say why the policy changes."))
     if len(reason) > 1000:
@@ -197,6 +212,11 @@ def _save(code: str, form_name: str, errors: FormErrors, **changes):
     if not errors:
         try:
             with transaction(actor) as conn:
+                if removing:
+                    current, _versions = admin.view_policy(conn, actor=actor, region_code=code)
+                    if all((r.clock_kind, r.priority) != removing for r in current.rules):
+                        raise ValidationFailed(_("There is no rule for this deadline and "
+                                                 "priority to remove."), field="priority")
                 saved = admin.save_policy(conn, actor=actor, region_code=code, reason=reason,
                                           **changes)
         except QorgauError as exc:
@@ -238,7 +258,7 @@ def save_rule(code: str):
     kind = choice(form, errors, "clock_kind", CLOCK_KINDS, _("Choose what the deadline is for."))
     priority = choice(form, errors, "priority", RULE_PRIORITIES)
     if "remove" in form:
-        return _save(code, "rule", errors, remove=[(kind, priority)])
+        return _save(code, "rule", errors, remove=[(kind, priority)], removing=(kind, priority))
     amount = integer(form, errors, "amount")
     unit = choice(form, errors, "unit", UNITS)
     return _save(code, "rule", errors, rules=[Rule(kind, priority, amount or 0, unit)])

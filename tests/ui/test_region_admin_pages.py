@@ -55,6 +55,8 @@ def test_bad_calendar_input_names_the_field_and_changes_nothing(page_as, cw, reg
     url = f"/admin/regions/{region}/calendar"
     before = admin_conn.execute("SELECT count(*) AS n FROM calendar_days").fetchone()["n"]
     bad = admin.post(url + "/days", data={"day": "2026-02-30", "kind": "party", "name": ""})
+    end_of_time = admin.post(url + "/days", data={"day": "9999-12-31", "kind": "holiday", "name": "x"})
+    assert end_of_time.status_code == 422 and 'id="day-day-error"' in end_of_time.get_data(as_text=True)
     html = bad.get_data(as_text=True)
     assert bad.status_code == 422
     for field in ("day-day", "day-kind", "day-name"):
@@ -92,6 +94,10 @@ def test_a_duration_change_saves_a_new_version_shown_in_the_history(page_as, cw,
         "reason": "Faster climb to oversight"})
     assert ladder.status_code == 302
     assert policy_versions(admin_conn, region) == before + 2
+    removed = admin.post(url + "/rules", data={"clock_kind": "first_contact", "priority": "urgent",
+                                               "remove": "1", "reason": "Drop the rule"})
+    assert removed.status_code == 302 and policy_versions(admin_conn, region) == before + 3
+    assert "20 hours" not in admin.get(url).get_data(as_text=True)
     assert audit_events(admin_conn, "deadline_policy_changed",
                         object_id=region_id(admin_conn, region))
 
@@ -116,6 +122,9 @@ def test_bad_policy_input_names_the_field_and_saves_no_version(page_as, cw, regi
     assert ladder.status_code == 422
     for field in ("reminder_percent", "level_3_after_wd", "unacknowledged_after_minutes"):
         assert f'id="ladder-{field}-error"' in html, field
+    absent = admin.post(url + "/rules", data={"clock_kind": "review", "priority": "immediate",
+                                              "remove": "1", "reason": "No such rule"})
+    assert absent.status_code == 422 and 'id="rule-priority-error"' in absent.get_data(as_text=True)
     assert policy_versions(admin_conn, region) == before
 
 
