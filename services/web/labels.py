@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask_babel import format_date, format_datetime, gettext
+from flask_babel import format_date, format_datetime, gettext, ngettext
 from flask_babel import lazy_gettext as _l
 
 ROLES = {
@@ -197,6 +197,7 @@ def init_filters(app) -> None:
     app.add_template_filter(when, "when")
     app.add_template_filter(lambda d: format_date(d, "EEE, d MMM y") if d else "", "day")
     app.add_template_filter(time_left, "time_left")
+    app.add_template_filter(duration, "duration")
 
 
 def when(value, fmt: str = "short") -> str:
@@ -223,3 +224,15 @@ def time_left(value) -> str:
     else:
         text = gettext("%(minutes)s min", minutes=mins)
     return gettext("overdue by %(time)s", time=text) if negative else gettext("%(time)s left", time=text)
+
+
+def duration(amount: int, unit: str) -> str:
+    """A rule's duration, "1 working day" or "3 working days", in the reader's language."""
+    forms = {
+        "minutes": lambda n: ngettext("%(num)s minute", "%(num)s minutes", n),
+        "hours": lambda n: ngettext("%(num)s hour", "%(num)s hours", n),
+        "working_hours": lambda n: ngettext("%(num)s working hour", "%(num)s working hours", n),
+        "working_days": lambda n: ngettext("%(num)s working day", "%(num)s working days", n),
+        "months": lambda n: ngettext("%(num)s month", "%(num)s months", n),
+    }
+    return forms[unit](amount) if unit in forms else f"{amount} {unit}"
