@@ -23,7 +23,7 @@ from services.children import actions as child_actions
 from services.children.iin import InvalidIin, validate_iin
 from services.children.records import ChildDetails, Duplicates
 from services.db import transaction
-from services.errors import QorgauError, ValidationFailed
+from services.errors import QorgauError
 from services.notifications import actions as notifications
 from services.idempotency import Answer, fingerprint, run_once
 from services.referrals import actions, attachments, screening
