@@ -37,6 +37,12 @@ update the cases it opened. Each write policy now states who may make that chang
   revocation unchangeable.
 - Emergency grants are read-only (authz/model.yaml): they open the child's record, never a write.
 
+Some rules compare a row with what it was, which an UPDATE policy cannot: for the application role,
+triggers keep the identity columns of cases, participants, assessments, approvals and receiving
+agencies for life (a participation is never moved to another agency, an approval never changes
+who asked for it), and let only the lead agency move a case (state, lead, closure, reopening),
+a supervisor alone close it.
+
 idempotency_keys kept answers that carry child data with no row-level security: each row now
 belongs to the acting user (or agency system) whose request stored it, the key services/
 idempotency.py computes, and no one else reads or writes it; Qorgau's own system actor (a role no
@@ -409,6 +415,59 @@ CREATE TRIGGER access_grants_frozen BEFORE UPDATE ON access_grants
   FOR EACH ROW EXECUTE FUNCTION qorgau_grant_frozen();
 """
 
+# What row-level security cannot say either, for the application role: which columns a row keeps
+# for life, and that only the lead agency moves a case (its state, lead, closure; a supervisor
+# closes it). An UPDATE policy sees the new row only; these triggers compare it with the old one.
+KEEP_COLUMNS = {
+    "cases": ("id", "child_id", "region_id", "opened_at"),
+    "case_participants": ("case_id", "agency_id"),
+    "assessments": ("id", "case_id", "kind", "agency_id", "referral_id", "created_at"),
+    "approvals": ("id", "kind", "agency_id", "referral_id", "case_id", "assessment_id", "requested_by",
+                  "requested_at", "reason", "proposed_priority"),
+    "referral_recipients": ("referral_id", "agency_id"),
+}
+
+TRIGGERS = """
+CREATE FUNCTION qorgau_keep_columns() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  col text;
+BEGIN
+  IF current_user <> 'qorgau_app' THEN
+    RETURN NEW;
+  END IF;
+  FOREACH col IN ARRAY TG_ARGV LOOP
+    IF (to_jsonb(NEW) -> col) IS DISTINCT FROM (to_jsonb(OLD) -> col) THEN
+      RAISE EXCEPTION '%.% never changes', TG_TABLE_NAME, col USING ERRCODE = 'insufficient_privilege';
+    END IF;
+  END LOOP;
+  RETURN NEW;
+END $$;
+
+CREATE FUNCTION qorgau_case_moved_by_lead() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF current_user <> 'qorgau_app' THEN
+    RETURN NEW;
+  END IF;
+  IF (NEW.state, NEW.lead_agency_id, NEW.closed_at, NEW.closure_requested_at, NEW.closure_requested_by,
+      NEW.reopen_count, NEW.priority, NEW.district_id)
+     IS DISTINCT FROM
+     (OLD.state, OLD.lead_agency_id, OLD.closed_at, OLD.closure_requested_at, OLD.closure_requested_by,
+      OLD.reopen_count, OLD.priority, OLD.district_id)
+     AND OLD.lead_agency_id IS DISTINCT FROM qorgau_aid() THEN
+    RAISE EXCEPTION 'only the lead agency moves a case' USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  IF NEW.state = 'closed' AND OLD.state <> 'closed' AND NOT qorgau_has_role('supervisor') THEN
+    RAISE EXCEPTION 'a supervisor closes a case' USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER cases_moved_by_lead BEFORE UPDATE ON cases
+  FOR EACH ROW EXECUTE FUNCTION qorgau_case_moved_by_lead();
+""" + "\n".join(
+    f"CREATE TRIGGER {table}_keep_columns BEFORE UPDATE ON {table} FOR EACH ROW"
+    f" EXECUTE FUNCTION qorgau_keep_columns({', '.join(repr(c) for c in cols)});"
+    for table, cols in KEEP_COLUMNS.items())
+
 IDEMPOTENCY = """
 ALTER TABLE idempotency_keys ENABLE ROW LEVEL SECURITY;
 ALTER TABLE idempotency_keys FORCE ROW LEVEL SECURITY;
@@ -437,6 +496,7 @@ def upgrade() -> None:
     op.execute("GRANT SELECT ON referral_attachments TO qorgau_policy")
     op.execute("\n".join(_policy(*p) for p in POLICIES))
     op.execute(GRANT_FROZEN)
+    op.execute(TRIGGERS)
     op.execute(IDEMPOTENCY_OWNER)
     op.execute(IDEMPOTENCY)
 
@@ -449,6 +509,9 @@ def downgrade() -> None:
                " ALTER TABLE idempotency_keys DISABLE ROW LEVEL SECURITY;"
                " DROP FUNCTION qorgau_idempotency_owner();")
     op.execute("DROP TRIGGER access_grants_frozen ON access_grants; DROP FUNCTION qorgau_grant_frozen();")
+    op.execute("".join(f"DROP TRIGGER {table}_keep_columns ON {table};" for table in KEEP_COLUMNS)
+               + "DROP TRIGGER cases_moved_by_lead ON cases; DROP FUNCTION qorgau_case_moved_by_lead();"
+               " DROP FUNCTION qorgau_keep_columns();")
     commands = {name: command for _, name, command, *_ in POLICIES}
     op.execute("\n".join(_policy(TABLE_OF[name], name, commands[name], using, check)
                          for name, (using, check) in OLD_POLICIES.items()))

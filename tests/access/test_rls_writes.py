@@ -185,12 +185,29 @@ SCENARIOS: dict[str, tuple[str, list[tuple[str, str]]]] = {
         (OK, note("c1", "aliya", "ngo_cw", "ngo_n")),
     ]),
     "only the agencies working a case update it": ("duty_cw", [
+        (NO, "UPDATE cases SET version = version + 1 WHERE id = {c1}"),
         (NO, "UPDATE cases SET state = 'assessment' WHERE id = {c1}"),
         (NO, "UPDATE cases SET lead_agency_id = {ngo_n} WHERE id = {c1}"),
     ]),
     "the lead agency's worker updates the case": ("sw_lead", [
         (OK, "UPDATE cases SET state = 'assessment' WHERE id = {c1}"),
         (NO, "UPDATE cases SET state = 'assessment' WHERE id = {c3}"),
+    ]),
+    "only the lead agency moves a case, and a supervisor closes it": ("health_cw", [
+        (NO, "UPDATE cases SET state = 'assessment' WHERE id = {c1}"),
+        (NO, "UPDATE cases SET lead_agency_id = {health_n} WHERE id = {c1}"),
+        (OK, "UPDATE cases SET version = version + 1 WHERE id = {c1}"),
+    ]),
+    "a caseworker of the lead does not close the case, nor move it to another child": ("sw_lead", [
+        (NO, "UPDATE cases SET state = 'closed', closed_at = now() WHERE id = {c1}"),
+        (NO, "UPDATE cases SET child_id = {bekzat} WHERE id = {c1}"),
+        (OK, "UPDATE cases SET closure_requested_at = now(), closure_requested_by = {sw_lead} WHERE id = {c1}"),
+    ]),
+    "the lead's supervisor closes the case and hands the lead over": ("social_sup", [
+        (OK, "UPDATE cases SET lead_agency_id = {health_n} WHERE id = {c1}"),
+        (OK, "UPDATE cases SET state = 'closed', closed_at = now() WHERE id = {c2}"),
+        (NO, "UPDATE case_participants SET agency_id = {ngo_n} WHERE case_id = {c1} AND agency_id = {police_n}"),
+        (NO, "UPDATE approvals SET requested_by = {sw_other} WHERE id = {ap_closure}"),
     ]),
     "oversight and other agencies do not update cases": ("oversight_n", [
         (NO, "UPDATE cases SET state = 'closed', closed_at = now() WHERE id = {c1}"),
@@ -246,6 +263,7 @@ SCENARIOS: dict[str, tuple[str, list[tuple[str, str]]]] = {
     ]),
     "only the assessing agency changes its assessment": ("health_cw", [
         (NO, "UPDATE assessments SET state = 'completed', outcome = 'ok' WHERE id = {as_social}"),
+        (NO, "UPDATE assessments SET case_id = {c2} WHERE id = {as_health}"),
         (OK, "UPDATE assessments SET state = 'completed', outcome = 'ok' WHERE id = {as_health}"),
     ]),
     "an emergency grant changes no assessment": ("duty_cw", [
