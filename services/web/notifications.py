@@ -20,20 +20,28 @@ bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 bp.url_value_preprocessor(paging.ids_fit)
 
 PAGE_SIZE = 50
-# Where a notification about each kind of record leads: (endpoint, argument, id from).
+# Where a notification leads: the page of its subject (a clock's, a disagreement's case), else of
+# the record its references name (a referral received, an approval or a grant to review).
 SUBJECT_PAGES = {"referral": ("referrals_web.referral_page", "referral_id", "subject_id"),
                  "case": ("cases_web.case_page", "case_id", "subject_id"),
                  "disagreement": ("cases_web.case_page", "case_id", "case_id")}
+REF_PAGES = (("referral_id", "referrals_web.referral_page", "referral_id"),
+             ("approval_id", "supervisor.approvals", None),
+             ("grant_id", "supervisor.grants", None))
 
 
 def subject_url(n) -> str | None:
     """The page of the record a notification is about, if it has one."""
+    refs = n.refs or {}
     target = SUBJECT_PAGES.get(n.subject_type or "")
-    if target is None:
-        return None
-    endpoint, argument, source = target
-    value = n.subject_id if source == "subject_id" else (n.refs or {}).get(source)
-    return url_for(endpoint, **{argument: value}) if isinstance(value, int) else None
+    if target is not None:
+        endpoint, argument, source = target
+        value = n.subject_id if source == "subject_id" else refs.get(source)
+        return url_for(endpoint, **{argument: value}) if isinstance(value, int) else None
+    for key, endpoint, argument in REF_PAGES:
+        if isinstance(refs.get(key), int):
+            return url_for(endpoint, **({argument: refs[key]} if argument else {}))
+    return None
 
 
 @bp.get("")

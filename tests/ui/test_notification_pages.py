@@ -31,9 +31,10 @@ def test_the_list_shows_ones_notifications_and_marks_them_read(page_as, cw, admi
     first = notify(admin_conn, user, "escalation.raised", "case", 41, {"level": 1, "clock_id": 7})
     second = notify(admin_conn, user, "disagreement.advanced", "disagreement", 5,
                     {"disagreement_id": 5, "case_id": 42, "stage": 2})
+    received = notify(admin_conn, user, "referral.received", None, None, {"referral_id": 43})
     client = page_as("health_supervisor")
     page = client.get("/notifications").get_data(as_text=True)
-    assert nav_unread(page) == 2
+    assert nav_unread(page) == 3 and 'href="/referrals/43"' in page
     assert "Escalation, level 1: a deadline has passed" in page and 'href="/cases/41"' in page
     assert "A professional disagreement has moved to stage 2" in page and 'href="/cases/42"' in page
     assert page.index(f'id="notification-{second}"') < page.index(f'id="notification-{first}"')
@@ -41,7 +42,8 @@ def test_the_list_shows_ones_notifications_and_marks_them_read(page_as, cw, admi
 
     assert client.post(f"/notifications/{first}/read").status_code == 302
     page = client.get("/notifications?unread=1").get_data(as_text=True)
-    assert nav_unread(page) == 1 and f'id="notification-{first}"' not in page
+    assert nav_unread(page) == 2 and f'id="notification-{first}"' not in page
+    assert f'id="notification-{received}"' in page
     assert client.post("/notifications/read-all").status_code == 302
     page = client.get("/notifications").get_data(as_text=True)
     assert nav_unread(page) is None and 'data-read="no"' not in page
