@@ -37,9 +37,23 @@ def view_calendar(conn, *, actor: Actor, region_code: str, year: int | None = No
             "day_start": cal.day_start, "day_end": cal.day_end, "entries": entries}
 
 
+# The years a calendar is kept for. A day off at the end of time (9999-12-31 and a day after it)
+# would break the carry-over arithmetic of every clock of the region.
+YEARS = (2000, 2100)
+
+
+def check_year(day: date, field: str = "day") -> date:
+    """``day`` if its year is one a calendar is kept for, else a refusal naming ``field``."""
+    if not YEARS[0] <= day.year <= YEARS[1]:
+        raise ValidationFailed(f"The date must fall in the years {YEARS[0]} to {YEARS[1]}.",
+                               field=field)
+    return day
+
+
 def put_day(conn, *, actor: Actor, region_code: str, day: date, kind: str, name: str,
             source: str | None = None) -> None:
     """Add or replace the region's own entry for ``day`` (it overrides the national one)."""
+    check_year(day)
     if kind not in calendar.KINDS:
         raise ValidationFailed(f"kind must be one of {', '.join(calendar.KINDS)}.", field="kind")
     region = region_or_404(conn, region_code)
@@ -106,13 +120,35 @@ def _check_rule(rule: Rule) -> Rule:
     return rule
 
 
+def _covered(keys, kind: str) -> set[str]:
+    """The priorities that have a rule for ``kind`` among ``keys``, 'any' standing for all."""
+    own = {priority for k, priority in keys if k == kind}
+    return set(PRIORITIES) if "any" in own else own
+
+
+def _check_coverage(before: tuple[Rule, ...], after: dict, kinds: set[str]) -> None:
+    """Refuse a removal that leaves a priority of a clock kind with no rule: a clock of that kind
+    and priority could no longer start (``Policy.rule_for`` finds nothing)."""
+    old = {(r.clock_kind, r.priority) for r in before}
+    for kind in sorted(kinds):
+        lost = _covered(old, kind) - _covered(after, kind)
+        if lost:
+            missing = ", ".join(p for p in PRIORITIES if p in lost)
+            raise ValidationFailed(f"Removing this leaves no {kind} rule for priority {missing}: "
+                                   "set a rule for priority any first.", field="remove",
+                                   reason="no_fallback", clock_kind=kind, priority=missing)
+
+
 def save_policy(conn, *, actor: Actor, region_code: str, reason: str, rules: list[Rule] = (),
                 remove: list[tuple[str, str]] = (), ladder: dict | None = None,
                 now: datetime | None = None) -> Policy:
     """A new version of the region's policy: the current one with ``rules`` set, ``remove``
     (kind, priority) pairs dropped and ladder settings changed.
 
-    :raise ValidationFailed: no reason, an invalid rule, or a ladder setting out of range
+    :raise ValidationFailed: no reason, an invalid rule, a ladder setting out of range, a removed
+        rule that does not exist (``reason="no_such_rule"``: it would save an identical version)
+        or one whose removal leaves a priority of its clock kind without a rule
+        (``reason="no_fallback"``: clocks of that kind could no longer start)
     """
     reason = (reason or "").strip()
     if not reason:
@@ -121,9 +157,13 @@ def save_policy(conn, *, actor: Actor, region_code: str, reason: str, rules: lis
     current = calendars.current_policy(conn, region["id"])
     merged = {(r.clock_kind, r.priority): r for r in current.rules}
     for kind, priority in remove:
-        merged.pop((kind, priority), None)
+        if merged.pop((kind, priority), None) is None:
+            raise ValidationFailed(f"There is no {kind} rule for priority {priority} to remove.",
+                                   field="remove", reason="no_such_rule", clock_kind=kind,
+                                   priority=priority)
     for rule in rules:
         merged[(rule.clock_kind, rule.priority)] = _check_rule(rule)
+    _check_coverage(current.rules, merged, {kind for kind, _priority in remove})
     changes = dict(ladder or {})
     for key in ("unacknowledged_after", "unacknowledged_repeat"):
         if key in changes and not isinstance(changes[key], timedelta):

@@ -2,6 +2,7 @@
 an agency's heads (its agency admin or the system admin)."""
 from __future__ import annotations
 
+import re
 from datetime import date, time
 from typing import Annotated, Literal
 
@@ -21,10 +22,22 @@ from services.security import csrf
 
 api_bp = Blueprint("clocks_admin_api", __name__, url_prefix="/api/v1/admin")
 csrf.exempt(api_bp)
-api_bp.url_value_preprocessor(ids_fit)
+REGION_CODE = re.compile(r"[a-z0-9-]{2,40}")  # as regions.code's CHECK constraint
+
+
+def _check_path(endpoint, values) -> None:
+    """Ids beyond bigint are a 404; a region code that no region can have (a NUL, capitals, 300
+    characters) is a 422 naming ``code`` before it reaches PostgreSQL or the audit trail."""
+    ids_fit(endpoint, values)
+    code = (values or {}).get("code")
+    if code is not None and not REGION_CODE.fullmatch(code):
+        raise ValidationFailed("A region code is 2 to 40 lower-case letters, digits or hyphens.",
+                               field="code")
+
+
+api_bp.url_value_preprocessor(_check_path)
 
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-RegionCode = Annotated[str, Field(pattern=r"^[a-z0-9-]{2,40}$")]
 ClockKind = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{2,40}$",
                                  description="e.g. " + ", ".join(CLOCK_KINDS[:4]))]
 

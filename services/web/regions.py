@@ -20,13 +20,13 @@ from services.clocks import admin
 from services.clocks import deadline_queries
 from services.clocks.records import KINDS as CLOCK_KINDS, PRIORITIES, UNITS, Rule
 from services.db import transaction
-from services.errors import QorgauError, ValidationFailed
+from services.errors import QorgauError
 from services.web.forms import FormErrors, choice, from_error, integer, required
 
 bp = Blueprint("regions", __name__, url_prefix="/regions")
 
 RULE_PRIORITIES = PRIORITIES + ("any",)
-YEARS = (2000, 2100)  # the calendar years the pages show and accept
+YEARS = admin.YEARS  # the calendar years the pages show; admin.put_day refuses a day outside them
 # The ladder's settings with the bounds the API accepts (services/clocks/admin_views.py LadderIn).
 LADDER = {"reminder_percent": (1, 99), "level_2_after_wd": (0, 60), "level_3_after_wd": (0, 60),
           "unacknowledged_after_minutes": (1, 1440), "unacknowledged_repeat_minutes": (1, 1440)}
@@ -90,6 +90,8 @@ def _calendar_change(code: str, form_name: str, run, success: str, errors: FormE
             errors = from_error(exc, {"kind": _("A weekday is already a working day: choose "
                                                "another kind, or a weekend day."),
                                       "day_end": _("The working day must end after it starts."),
+                                      "day": _("Enter a date between %(first)s and %(last)s.",
+                                               first=f"{YEARS[0]}-01-01", last=f"{YEARS[1]}-12-31"),
                                       "remove": _("The region has no entry of its own on that "
                                                   "day.")}, form_name)
         else:
@@ -102,15 +104,10 @@ def _calendar_change(code: str, form_name: str, run, success: str, errors: FormE
 def _day(errors: FormErrors, field: str = "day") -> date | None:
     raw = required(request.form, errors, field)
     try:
-        day = date.fromisoformat(raw) if raw else None
+        return date.fromisoformat(raw) if raw else None
     except ValueError:
-        day = None
-    # Calendars are kept for years 2000 to 2100; a date at the end of time would break the
-    # carry-over arithmetic of every clock in the region.
-    if raw and (day is None or not YEARS[0] <= day.year <= YEARS[1]):
         errors.add(field, _("Enter a date such as 2026-03-21."))
         return None
-    return day
 
 
 @bp.post("/<code>/calendar/days")
@@ -198,13 +195,8 @@ def deadline_policy(code: str):
     return _policy_page(code)
 
 
-def _save(code: str, form_name: str, errors: FormErrors, *, removing: tuple[str, str] | None = None,
-          **changes):
-    """Save a new policy version with ``changes``; a refusal re-renders with the field named.
-
-    ``removing`` names a rule that must exist: removing an absent one would save a new version
-    identical to the current one.
-    """
+def _save(code: str, form_name: str, errors: FormErrors, **changes):
+    """Save a new policy version with ``changes``; a refusal re-renders with the field named."""
     actor = access.require_system_admin(g.actor, AuditAction.DEADLINE_POLICY_CHANGED, "region", code)
     reason = required(request.form, errors, "reason", _("Say why the policy changes."))
     if len(reason) > 1000:
@@ -212,11 +204,6 @@ def _save(code: str, form_name: str, errors: FormErrors, *, removing: tuple[str,
     if not errors:
         try:
             with transaction(actor) as conn:
-                if removing:
-                    current, _versions = admin.view_policy(conn, actor=actor, region_code=code)
-                    if all((r.clock_kind, r.priority) != removing for r in current.rules):
-                        raise ValidationFailed(_("There is no rule for this deadline and "
-                                                 "priority to remove."), field="priority")
                 saved = admin.save_policy(conn, actor=actor, region_code=code, reason=reason,
                                           **changes)
         except QorgauError as exc:
@@ -233,7 +220,10 @@ def _save(code: str, form_name: str, errors: FormErrors, *, removing: tuple[str,
 def _policy_errors(exc: QorgauError, form_name: str, changes: dict) -> FormErrors:
     """The action's refusal with the form's field names ("rules.amount" is "amount") and words."""
     unit = next((r.unit for r in changes.get("rules", ())), None)
-    messages = {"reason": _("Say why the policy changes."),
+    removal = {"no_such_rule": _("There is no rule for this deadline and priority to remove."),
+               "no_fallback": _("Without this rule a deadline of this kind could not start: set "
+                                "a rule for any other priority first.")}
+    messages = {"remove": removal.get(exc.extra.get("reason"), exc.detail),"reason": _("Say why the policy changes."),
                 "rules.amount": _("At most %(max)s for this unit.",
                                   max=admin.MAX_AMOUNT.get(unit, 1)),
                 "rules.unit": _("Choose one of the options offered."),
@@ -244,7 +234,7 @@ def _policy_errors(exc: QorgauError, form_name: str, changes: dict) -> FormError
     errors = FormErrors()
     errors.status = found.status
     for field, message in found.items():
-        field = field.split(".", 1)[-1]
+        field = "priority" if field == "remove" else field.split(".", 1)[-1]
         errors.add(field + "_minutes" if field.startswith("unacknowledged") else field, message)
     return errors
 
@@ -258,7 +248,7 @@ def save_rule(code: str):
     kind = choice(form, errors, "clock_kind", CLOCK_KINDS, _("Choose what the deadline is for."))
     priority = choice(form, errors, "priority", RULE_PRIORITIES)
     if "remove" in form:
-        return _save(code, "rule", errors, remove=[(kind, priority)], removing=(kind, priority))
+        return _save(code, "rule", errors, remove=[(kind, priority)])
     amount = integer(form, errors, "amount")
     unit = choice(form, errors, "unit", UNITS)
     return _save(code, "rule", errors, rules=[Rule(kind, priority, amount or 0, unit)])

@@ -65,3 +65,61 @@ def test_agency_heads_must_be_supervisors_of_the_agency(client, fresh_cw, ctx, a
     res = admin.put(path, json={"user_ids": [cw.users["supervisor2"].id]})
     assert res.status_code == 200 and res.get_json()["user_ids"] == [cw.users["supervisor2"].id]
     assert api(client, cw, "supervisor").put(path, json={"user_ids": []}).status_code == 404
+
+
+def test_a_region_code_no_region_can_have_is_a_problem_naming_it(client, cw, ctx):
+    for user in ("sysadmin", "supervisor"):
+        for method, path in (("get", "/api/v1/admin/regions/a%00b/calendar"),
+                             ("put", "/api/v1/admin/regions/a%00b/calendar/2026-04-11"),
+                             ("get", "/api/v1/admin/regions/MANGYSTAU/deadline-policy"),
+                             ("put", "/api/v1/admin/regions/" + "x" * 41 + "/working-hours")):
+            res = getattr(api(client, cw, user), method)(path, json={})
+            assert res.status_code == 422, (user, path, res.status_code)
+            assert res.headers["Content-Type"].startswith("application/problem+json")
+            assert res.get_json()["field"] == "code"
+
+
+def test_calendar_days_are_kept_for_the_years_2000_to_2100(client, fresh_cw, ctx, admin_conn):
+    cw = fresh_cw
+    admin = api(client, cw, "sysadmin")
+    before = admin_conn.execute("SELECT count(*) AS n FROM calendar_days").fetchone()["n"]
+    for day in ("9999-12-31", "2101-01-01", "1999-12-31"):
+        res = admin.put(f"/api/v1/admin/regions/{cw.region_code}/calendar/{day}",
+                        json={"kind": "holiday", "name": "End of time"})
+        assert res.status_code == 422 and res.get_json()["field"] == "day", day
+    assert admin_conn.execute("SELECT count(*) AS n FROM calendar_days").fetchone()["n"] == before
+    assert admin.get(f"/api/v1/admin/regions/{cw.region_code}/calendar?year=2026").status_code == 200
+    edge = admin.put(f"/api/v1/admin/regions/{cw.region_code}/calendar/2100-12-31",
+                     json={"kind": "holiday", "name": "Last day kept"})
+    assert edge.status_code == 200
+
+
+def test_a_removal_must_name_a_rule_and_leave_every_priority_a_rule(client, fresh_cw, ctx, admin_conn):
+    cw = fresh_cw
+    admin = api(client, cw, "sysadmin")
+    path = f"/api/v1/admin/regions/{cw.region_code}/deadline-policy"
+
+    def versions() -> int:
+        return admin_conn.execute("SELECT count(*) AS n FROM deadline_policies WHERE region_id = %s",
+                                  (cw.region_id,)).fetchone()["n"]
+
+    before = versions()
+    for key, reason in ((("first_contact", "any"), "no_such_rule"),   # never had one
+                        (("review", "low"), "no_such_rule"),
+                        (("first_contact", "urgent"), "no_fallback"),  # no 'any' rule behind it
+                        (("review", "any"), "no_fallback"),
+                        (("acknowledgement", "immediate"), "no_fallback")):
+        res = admin.put(path, json={"reason": "Tidy up", "remove": [
+            {"clock_kind": key[0], "priority": key[1]}]})
+        body = res.get_json()
+        assert res.status_code == 422, (key, body)
+        assert (body["field"], body["reason"]) == ("remove", reason), key
+    assert versions() == before
+    # With a rule for any priority set in the same change, the urgent rule may go.
+    res = admin.put(path, json={"reason": "One rule for first contact", "remove": [
+        {"clock_kind": "first_contact", "priority": "urgent"}], "rules": [
+        {"clock_kind": "first_contact", "priority": "any", "amount": 2, "unit": "working_days"}]})
+    assert res.status_code == 200, res.get_json()
+    rules = {(r["clock_kind"], r["priority"]) for r in res.get_json()["rules"]}
+    assert ("first_contact", "urgent") not in rules and ("first_contact", "any") in rules
+    assert versions() == before + 1

@@ -81,20 +81,21 @@ def test_a_duration_change_saves_a_new_version_shown_in_the_history(page_as, cw,
     page = admin.get(url).get_data(as_text=True)
     assert "Durations by priority" in page and 'id="policy-versions"' in page
     before = policy_versions(admin_conn, region)
-    saved = admin.post(url + "/rules", data={"clock_kind": "first_contact", "priority": "urgent",
+    saved = admin.post(url + "/rules", data={"clock_kind": "review", "priority": "urgent",
                                              "amount": "20", "unit": "hours",
-                                             "reason": "Regional order on first contact"})
+                                             "reason": "Regional order on urgent reviews"})
     assert saved.status_code == 302
     assert policy_versions(admin_conn, region) == before + 1
     page = admin.get(url).get_data(as_text=True)
-    assert "Regional order on first contact" in page and "20 hours" in page
+    assert "Regional order on urgent reviews" in page and "20 hours" in page
     ladder = admin.post(url + "/ladder", data={
         "reminder_percent": "80", "level_2_after_wd": "0", "level_3_after_wd": "2",
         "unacknowledged_after_minutes": "15", "unacknowledged_repeat_minutes": "15",
         "reason": "Faster climb to oversight"})
     assert ladder.status_code == 302
     assert policy_versions(admin_conn, region) == before + 2
-    removed = admin.post(url + "/rules", data={"clock_kind": "first_contact", "priority": "urgent",
+    # Urgent reviews fall back on the rule for any priority again.
+    removed = admin.post(url + "/rules", data={"clock_kind": "review", "priority": "urgent",
                                                "remove": "1", "reason": "Drop the rule"})
     assert removed.status_code == 302 and policy_versions(admin_conn, region) == before + 3
     assert "20 hours" not in admin.get(url).get_data(as_text=True)
@@ -125,6 +126,13 @@ def test_bad_policy_input_names_the_field_and_saves_no_version(page_as, cw, regi
     absent = admin.post(url + "/rules", data={"clock_kind": "review", "priority": "immediate",
                                               "remove": "1", "reason": "No such rule"})
     assert absent.status_code == 422 and 'id="rule-priority-error"' in absent.get_data(as_text=True)
+    # First contact has no rule for any priority: without its urgent rule no urgent case could
+    # start its first-contact clock.
+    last = admin.post(url + "/rules", data={"clock_kind": "first_contact", "priority": "urgent",
+                                            "remove": "1", "reason": "Drop the rule"})
+    html = last.get_data(as_text=True)
+    assert last.status_code == 422 and 'id="rule-priority-error"' in html
+    assert "could not start" in html
     assert policy_versions(admin_conn, region) == before
 
 
