@@ -3,17 +3,22 @@
 
     .venv/bin/pip install py-spy          # once
     .venv/bin/python bench/profile.py     # after make bench, on the qorgau_bench it left
+    .venv/bin/python bench/profile.py --statements   # statements and time per request, no load
 
 Prints the functions with the largest inclusive share of samples (Qorgau's own code) and the
-plans; bench/RESULTS.md quotes them.
+plans; bench/RESULTS.md quotes them. ``--statements`` sends each measured request (case read,
+the two queues, filing) through the app in this process and prints how many SQL statements it
+sent, of which kind, and its median time over a few repetitions.
 """
 from __future__ import annotations
 
 import collections
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import psycopg
@@ -84,8 +89,50 @@ def explain_queues(world) -> None:
             print("\n".join(row[0] for row in plan))
 
 
+def count_statements(world, repeats: int = 20) -> None:
+    """Statements per request and median milliseconds, for each request the bench measures."""
+    from services.app import create_app
+    from services.settings import Settings, app_url_from
+
+    app = create_app(Settings(database_url=URL, app_database_url=app_url_from(URL, None),
+                              secret_key=scenarios.SECRET, base_url="http://127.0.0.1",
+                              cookie_secure=False, log_level="WARNING"))
+    client = app.test_client()
+    body = {"children": [{"child_id": world.filer.children[0]}], "categories": ["neglect"],
+            "observed_at": "2026-01-05T10:00:00+05:00", "observation": "Профиль.",
+            "receiving_agency_ids": [world.filer.recipient], "submit": True}
+    requests = (("case read", "GET", "/api/v1/cases/%d" % world.case_ids[0], world.reader_token),
+                ("caseworker queue", "GET", "/api/v1/cases?limit=25", world.reader_token),
+                ("escalation queue", "GET", "/api/v1/escalations", world.supervisor_token),
+                ("filing", "POST", "/api/v1/referrals", world.filer_token))
+    try:
+        for label, method, path, token in requests:
+            times = []
+            for i in range(repeats):
+                headers = {"Authorization": "Bearer " + token}
+                if method == "POST":
+                    headers["Idempotency-Key"] = f"profile-{time.time_ns()}-{i}"
+                with scenarios.sent_statements() as sent:
+                    t = time.perf_counter()
+                    response = client.open(path, method=method, headers=headers,
+                                           json=body if method == "POST" else None)
+                    times.append((time.perf_counter() - t) * 1000)
+                if response.status_code >= 300:
+                    raise RuntimeError(f"{method} {path}: {response.status_code} "
+                                       f"{response.get_data(as_text=True)[:300]}")
+            kinds = collections.Counter((text.split() or ["(empty)"])[0].upper() for text, _ in sent)
+            print(f"{label}: {len(sent)} statements ({dict(kinds)}), median {statistics.median(times):.1f} ms")
+            if "-v" in sys.argv[1:]:
+                print("".join(f"    {' '.join(text.split())[:150]}\n" for text, _ in sent))
+    finally:
+        app.extensions["qorgau_db"].close()
+
+
 def main() -> None:
     world = scenarios.pick_world(URL)
+    if "--statements" in sys.argv[1:]:
+        count_statements(world)
+        return
     profile_filing(world)
     explain_queues(world)
 

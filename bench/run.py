@@ -170,6 +170,7 @@ def main(argv=None) -> int:
     scenarios.sweep(table, args.admin_url, open_large=args.sweep_open or 1_000_000,
                     repeats=3 if args.full else 1)
     scenarios.outbox(table, args.admin_url, full=args.full)
+    table.note(f"load average at end {os.getloadavg()[0]:.1f} (1 min), {os.getloadavg()[2]:.1f} (15 min)")
     text = table.render(title=f"{'National' if args.full else 'Short'} run, {started:%Y-%m-%d %H:%M} UTC",
                         commit=commit(), machine=info, command=f".venv/bin/python {command}".strip(),
                         elapsed=(datetime.now(timezone.utc) - started).total_seconds())

@@ -8,6 +8,7 @@ import statistics
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -196,36 +197,42 @@ def _capture(url: str, path: str, token: str) -> list[tuple[str, object]]:
     app = create_app(Settings(database_url=url, app_database_url=app_url_from(url, None),
                               secret_key=SECRET, base_url="http://127.0.0.1", cookie_secure=False,
                               log_level="WARNING"))
+    try:
+        with sent_statements() as sent:
+            response = app.test_client().get(path, headers={"Authorization": "Bearer " + token})
+    finally:
+        app.extensions["qorgau_db"].close()
+    if response.status_code != 200:
+        raise RuntimeError(f"GET {path}: {response.status_code} {response.get_data(as_text=True)[:300]}")
+    return [(text, params) for text, params in sent if text.lstrip().upper().startswith(("SELECT", "WITH"))]
+
+
+@contextmanager
+def sent_statements():
+    """[(text, params)] of every statement sent through a psycopg cursor in this process meanwhile."""
     seen: list[tuple[str, object]] = []
     original = psycopg.Cursor.execute
 
     def spy(self, query, params=None, **kw):
-        text = query if isinstance(query, str) else query.as_string(self)
-        if text.lstrip().upper().startswith(("SELECT", "WITH")):
-            seen.append((text, params))
+        seen.append((query if isinstance(query, str) else query.as_string(self), params))
         return original(self, query, params, **kw)
 
     psycopg.Cursor.execute = spy
     try:
-        response = app.test_client().get(path, headers={"Authorization": "Bearer " + token})
+        yield seen
     finally:
         psycopg.Cursor.execute = original
-        app.extensions["qorgau_db"].close()
-    if response.status_code != 200:
-        raise RuntimeError(f"GET {path}: {response.status_code} {response.get_data(as_text=True)[:300]}")
-    return seen
 
 
-def _replay(url: str, statements, rounds: int) -> list[float]:
+def _replay(conn, statements, rounds: int) -> list[float]:
     """Milliseconds per replay of ``statements`` in one transaction, ``rounds`` times."""
     times = []
-    with psycopg.connect(url) as conn:
-        for _ in range(rounds):
-            t = time.perf_counter()
-            with conn.transaction():
-                for text, params in statements:
-                    conn.execute(text, params).fetchall()
-            times.append((time.perf_counter() - t) * 1000)
+    for _ in range(rounds):
+        t = time.perf_counter()
+        with conn.transaction():
+            for text, params in statements:
+                conn.execute(text, params).fetchall()
+        times.append((time.perf_counter() - t) * 1000)
     return times
 
 
@@ -241,9 +248,16 @@ def queues(table: Table, url: str, world: World, qorgau, seconds: int, *, rounds
         _check_chains(table, url, before, label.split(" GET")[0])
         statements = [(t, p) for t, p in _capture(url, path, token) if "api_tokens" not in t]
         rls, plain = [], []
-        for _ in range(5):  # alternate, so drift on a shared machine hits both alike
-            rls += _replay(app_url, statements, rounds)
-            plain += _replay(url, statements, rounds)
+        # One connection per side for the whole comparison, warmed up first, as the app's pooled
+        # connections are: psycopg prepares a statement on its fifth run, and PostgreSQL then
+        # keeps its plan. Planning is part of neither side's steady state (a fresh connection
+        # per few rounds would time mostly planning, which policies make larger).
+        with psycopg.connect(app_url) as as_app, psycopg.connect(url) as as_owner:
+            _replay(as_app, statements, rounds)
+            _replay(as_owner, statements, rounds)
+            for _ in range(5):  # alternate, so drift on a shared machine hits both alike
+                rls += _replay(as_app, statements, rounds)
+                plain += _replay(as_owner, statements, rounds)
         ratio = statistics.median(rls) / statistics.median(plain)
         table.add(f"{label.split(' GET')[0]} SQL ({len(statements)} statements), row-level security",
                   f"median {statistics.median(rls):.2f} ms, p99 {_p99(rls):.2f} ms",
