@@ -113,7 +113,7 @@ def test_the_app_role_really_is_subject_to_row_level_security_in_these_checks(mo
     assert model_conn.execute("SELECT current_user AS who").fetchone()["who"] != "qorgau_app"
     # The tables' owner is held to the policies too (FORCE): they call the policy functions, which
     # only the application role may execute, instead of letting the owner read every row.
-    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="qorgau_visible_case_ids"):
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="qorgau_can_read_case"):
         with model_conn.transaction():
             model_conn.execute("SET LOCAL ROLE qorgau_owner")
             model_conn.execute("SELECT count(*) FROM cases")
