@@ -84,33 +84,62 @@ def _participants(raw) -> tuple[policy.Participant, ...]:
                  for p in raw or [])
 
 
-def case_facts(conn, case_id: int) -> policy.CaseFacts | None:
-    row = conn.execute("SELECT * FROM qorgau_case_facts(%s)", (case_id,)).fetchone()
-    if row is None:
-        return None
+def _case(row) -> policy.CaseFacts:
     return policy.CaseFacts(row["case_id"], row["child_id"], row["region_id"], row["lead_agency_id"],
                             row["state"], _participants(row["participants"]))
 
 
+def _cases(conn, case_ids) -> dict[int, policy.CaseFacts]:
+    """The facts of many cases, in one statement."""
+    if not case_ids:
+        return {}
+    rows = conn.execute("SELECT * FROM qorgau_cases_facts(%s)", (sorted(set(case_ids)),)).fetchall()
+    return {r["case_id"]: _case(r) for r in rows}
+
+
+def _referrals(conn, referral_ids, cases: dict[int, policy.CaseFacts] | None = None
+               ) -> dict[int, policy.ReferralFacts]:
+    """The facts of many referrals and of the cases they are linked to, in two statements
+    (one when ``cases`` already holds every linked case, or none is linked)."""
+    if not referral_ids:
+        return {}
+    rows = conn.execute("SELECT * FROM qorgau_referrals_facts(%s)",
+                        (sorted(set(referral_ids)),)).fetchall()
+    return _referral_rows(conn, rows, cases)
+
+
+def _referral_rows(conn, rows, cases: dict[int, policy.CaseFacts] | None = None
+                   ) -> dict[int, policy.ReferralFacts]:
+    cases = dict(cases or {})
+    cases.update(_cases(conn, {c for r in rows for c in r["case_ids"]} - set(cases)))
+    return {r["referral_id"]: policy.ReferralFacts(
+                r["referral_id"], r["region_id"], r["referring_agency_id"], r["created_by"], r["state"],
+                tuple((t["agency_id"], t["status"]) for t in r["recipients"]),
+                tuple(cases[c] for c in r["case_ids"] if c in cases), tuple(r["child_ids"]))
+            for r in rows}
+
+
+def case_facts(conn, case_id: int) -> policy.CaseFacts | None:
+    return _cases(conn, [case_id]).get(case_id)
+
+
 def referral_facts(conn, referral_id: int) -> policy.ReferralFacts | None:
-    row = conn.execute("SELECT * FROM qorgau_referral_facts(%s)", (referral_id,)).fetchone()
-    if row is None:
-        return None
-    cases = tuple(f for f in (case_facts(conn, cid) for cid in row["case_ids"]) if f)
-    return policy.ReferralFacts(row["referral_id"], row["region_id"], row["referring_agency_id"],
-                                row["created_by"], row["state"],
-                                tuple((r["agency_id"], r["status"]) for r in row["recipients"]),
-                                cases, tuple(row["child_ids"]))
+    return _referrals(conn, [referral_id]).get(referral_id)
 
 
 def child_facts(conn, child_id: int) -> policy.ChildFacts | None:
+    """The child's facts with every case and referral of theirs: four statements at most (the
+    child, its cases, its referrals, their cases of other children), however long its history."""
     row = conn.execute("SELECT * FROM qorgau_child_facts(%s)", (child_id,)).fetchone()
-    if row is None:
-        return None
-    cases = tuple(f for f in (case_facts(conn, cid) for cid in row["case_ids"]) if f)
-    referrals = tuple(f for f in (referral_facts(conn, rid) for rid in row["referral_ids"]) if f)
-    return policy.ChildFacts(row["child_id"], row["region_id"], row["created_by_agency_id"], cases,
-                             referrals)
+    return _child(conn, row) if row else None
+
+
+def _child(conn, row) -> policy.ChildFacts:
+    cases = _cases(conn, row["case_ids"])
+    referrals = _referrals(conn, row["referral_ids"], cases)
+    return policy.ChildFacts(row["child_id"], row["region_id"], row["created_by_agency_id"],
+                             tuple(cases[c] for c in row["case_ids"] if c in cases),
+                             tuple(referrals[r] for r in row["referral_ids"] if r in referrals))
 
 
 def live_grants(conn, actor: Actor) -> policy.Grants:
@@ -118,6 +147,31 @@ def live_grants(conn, actor: Actor) -> policy.Grants:
         return policy.Grants()
     rows = conn.execute("SELECT child_id FROM qorgau_live_grants(%s)", (actor.user_id,)).fetchall()
     return policy.Grants(frozenset(r["child_id"] for r in rows))
+
+
+def _with_grants(conn, actor: Actor, call: str, object_id: int):
+    """The facts row ``call`` gives for ``object_id`` and the actor's live grants, in one
+    statement: (row or None, grants)."""
+    row = conn.execute(
+        "SELECT f.*, ARRAY(SELECT g.child_id FROM qorgau_live_grants(%s) g) AS grant_child_ids"
+        f" FROM {call} f", (actor.user_id, object_id)).fetchone()
+    return row, policy.Grants(frozenset(row["grant_child_ids"]) if row else frozenset())
+
+
+def _case_and_grants(conn, actor: Actor, case_id: int) -> tuple[policy.CaseFacts | None, policy.Grants]:
+    row, grants = _with_grants(conn, actor, "qorgau_cases_facts(ARRAY[%s]::bigint[])", case_id)
+    return (_case(row) if row else None), grants
+
+
+def _referral_and_grants(conn, actor: Actor, referral_id: int
+                         ) -> tuple[policy.ReferralFacts | None, policy.Grants]:
+    row, grants = _with_grants(conn, actor, "qorgau_referrals_facts(ARRAY[%s]::bigint[])", referral_id)
+    return (_referral_rows(conn, [row])[referral_id] if row else None), grants
+
+
+def _child_and_grants(conn, actor: Actor, child_id: int) -> tuple[policy.ChildFacts | None, policy.Grants]:
+    row, grants = _with_grants(conn, actor, "qorgau_child_facts(%s)", child_id)
+    return (_child(conn, row) if row else None), grants
 
 
 _HIDDEN = "No such record, or it is not yours to see."
@@ -132,8 +186,8 @@ def access_case(conn, actor: Actor | None, case_id: int, action: str = policy.RE
                 attempted: AuditAction = AuditAction.CASE_VIEWED):
     """The case row if ``actor`` may do ``action`` on it; the same 404 when absent or not allowed."""
     actor = require_signed_in(actor)
-    facts = case_facts(conn, case_id)
-    if facts is None or not policy.can_case(actor, facts, live_grants(conn, actor), action):
+    facts, grants = _case_and_grants(conn, actor, case_id)
+    if facts is None or not policy.can_case(actor, facts, grants, action):
         _deny(actor, attempted, "case", case_id, child_id=facts.child_id if facts else None)
     row = conn.execute("SELECT * FROM cases WHERE id = %s", (case_id,)).fetchone()
     if row is None:  # the policy allowed what row-level security refused: treat as hidden
@@ -145,9 +199,9 @@ def access_referral(conn, actor: Actor | None, referral_id: int, action: str = p
                     attempted: AuditAction = AuditAction.REFERRAL_VIEWED):
     """The referral row if ``actor`` may do ``action`` on it; the same 404 otherwise."""
     actor = require_signed_in(actor)
-    facts = referral_facts(conn, referral_id)
+    facts, grants = _referral_and_grants(conn, actor, referral_id)
     child = facts.child_ids[0] if facts and facts.child_ids else None
-    if facts is None or not policy.can_referral(actor, facts, live_grants(conn, actor), action):
+    if facts is None or not policy.can_referral(actor, facts, grants, action):
         _deny(actor, attempted, "referral", referral_id, child_id=child)
     if action == "status":
         return None, facts
@@ -161,8 +215,8 @@ def access_child(conn, actor: Actor | None, child_id: int, action: str = policy.
                  attempted: AuditAction = AuditAction.CHILD_VIEWED):
     """The child row if ``actor`` may read it; the same 404 otherwise."""
     actor = require_signed_in(actor)
-    facts = child_facts(conn, child_id)
-    if facts is None or not policy.can_child(actor, facts, live_grants(conn, actor), action):
+    facts, grants = _child_and_grants(conn, actor, child_id)
+    if facts is None or not policy.can_child(actor, facts, grants, action):
         _deny(actor, attempted, "child", child_id, child_id=child_id if facts else None)
     row = conn.execute("SELECT * FROM children WHERE id = %s", (child_id,)).fetchone()
     if row is None:

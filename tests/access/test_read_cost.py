@@ -1,4 +1,4 @@
-"""What row-level security costs on the read path (bench/RESULTS.md).
+"""What row-level security and the access module cost on the read path (bench/RESULTS.md).
 
 The read policies check each row through the keys the rules join on (0009_read_speed.py); the
 functions they call run their own lookups, which an EXPLAIN of the outer query does not show, so
@@ -11,6 +11,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from bench.scenarios import sent_statements as statements
+from services import access
 from services.db import set_actor
 from tests.access.test_rls_plans import LARGE, scaled  # noqa: F401  (the module's fixture)
 from tests.conftest import db_url
@@ -73,3 +75,33 @@ def test_read_policies_call_no_array_building_helper(scaled):
                         " WHERE schemaname = 'public' AND cmd = 'SELECT'").fetchall()
     assert len(rows) > 10
     assert [r["policyname"] for r in rows if "_ids()" in (r["qual"] or "")] == []
+
+
+def test_a_childs_facts_cost_four_statements_at_most_however_long_its_history(scaled):
+    """The child, its cases, its referrals, and the cases of other children (siblings) those
+    referrals are linked to: one statement each, never one per referral or case."""
+    conn, _ = scaled
+    with conn.transaction(force_rollback=True):
+        child = conn.execute("SELECT c.id, c.region_id, c.created_by_agency_id AS agency FROM children c"
+                             " JOIN referral_children rc ON rc.child_id = c.id ORDER BY c.id LIMIT 1").fetchone()
+        with statements() as sent:
+            short = access.child_facts(conn, child["id"])
+        assert len(sent) == 3
+        others = [r["id"] for r in conn.execute(
+            "SELECT id FROM referrals WHERE id NOT IN (SELECT referral_id FROM referral_children"
+            " WHERE child_id = %s) ORDER BY id LIMIT 6", (child["id"],))]
+        conn.execute("INSERT INTO referral_children (referral_id, child_id) SELECT unnest(%s::bigint[]), %s",
+                     (others, child["id"]))
+        cases = [conn.execute(
+            "INSERT INTO cases (child_id, region_id, lead_agency_id, state, priority, closed_at)"
+            " VALUES (%s, %s, %s, 'closed', 'standard', now()) RETURNING id",
+            (child["id"], child["region_id"], child["agency"])).fetchone()["id"] for _ in range(3)]
+        conn.execute("INSERT INTO case_referrals (case_id, referral_id) SELECT unnest(%s::bigint[]),"
+                     " unnest(%s::bigint[])", (cases, others[:3]))
+        with statements() as sent:
+            long = access.child_facts(conn, child["id"])
+        assert len(sent) <= 4
+    assert len(long.referrals) == len(short.referrals) + 6
+    assert len(long.cases) == len(short.cases) + 3
+    linked = {r.referral_id: {c.case_id for c in r.cases} for r in long.referrals}
+    assert all(case in linked[referral] for referral, case in zip(others, cases))
