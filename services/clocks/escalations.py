@@ -23,11 +23,19 @@ HIDDEN = "No such escalation, or it is not yours to see."
 
 def queue(conn, *, actor: Actor, include_resolved: bool = False, limit: int = 200) -> list[Escalation]:
     """Escalations the actor may see, most severe (level, then priority) and oldest first."""
-    heads: dict[int, list[int]] = {}
-    items = [e for e in queries.queue(conn, include_resolved=include_resolved, limit=limit)
+    headed = queries.headed_agencies(conn, actor.user_id)
+    owned = set(headed) | ({actor.agency_id} if actor.has("supervisor") and actor.agency_id else set())
+    rows = queries.queue(conn, include_resolved=include_resolved, limit=limit,
+                         everything=actor.has("system"), user_id=actor.user_id,
+                         agency_ids=sorted(owned),
+                         unassigned_of=actor.agency_id if actor.has("caseworker") else None,
+                         region_id=actor.region_id if actor.has("oversight") else None)
+    # Whether the actor heads an agency is all may_see asks of its heads: the actor's own
+    # headships, read once, stand for the heads of every agency in the list.
+    items = [e for e in rows
              if access.may_see(actor, agency_id=e.agency_id, region_id=e.region_id,
                                assignee_user_id=e.assignee_user_id,
-                               heads=heads.setdefault(e.agency_id, dq.heads_of(conn, e.agency_id)))]
+                               heads=[actor.user_id] if e.agency_id in headed else [])]
     audit.record(conn, actor=actor, action=AuditAction.ESCALATIONS_LISTED, object_type="escalation",
                  object_id=None, details={"escalation_count": len(items),
                                           "include_resolved": include_resolved})

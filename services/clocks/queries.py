@@ -188,17 +188,39 @@ def resolve(conn, escalation_id: int, *, by: int | None, at: datetime, resolutio
                  (at, by, resolution, note, escalation_id))
 
 
-def queue(conn, *, include_resolved: bool, limit: int) -> list[Escalation]:
-    """Escalations the actor may see (row-level security), most severe and oldest first."""
+def queue(conn, *, include_resolved: bool, limit: int, everything: bool, user_id: int | None,
+          agency_ids: list[int], unassigned_of: int | None, region_id: int | None) -> list[Escalation]:
+    """Escalations the actor may see, most severe and oldest first.
+
+    The conditions are those of ``clocks_may_see`` (the 0003 migration), given by the caller as
+    the actor's assignments, the agencies whose whole queue they own (their own as supervisor,
+    those they head), the agency whose unassigned work they see (as caseworker) and oversight's
+    region; so the queue indexes return just those rows and row-level security checks each of
+    them again, instead of being the only filter over every escalation."""
     with conn.cursor(row_factory=class_row(Escalation)) as cur:
         return cur.execute(
             f"""SELECT {ESCALATION_COLUMNS}, k.due_at FROM escalations e
                   JOIN clocks k ON k.id = e.clock_id
-                 WHERE %s OR e.state <> 'resolved'
+                 WHERE (%(resolved)s OR e.state <> 'resolved')
+                   AND (%(everything)s OR e.assignee_user_id = %(user)s
+                        OR e.agency_id = ANY (%(agencies)s)
+                        OR (e.agency_id = %(unassigned_of)s AND e.assignee_user_id IS NULL)
+                        OR e.region_id = %(region)s)
                  ORDER BY e.state = 'resolved', e.level DESC,
                           array_position(ARRAY['immediate','urgent','standard','low'], e.priority),
                           e.raised_at, e.id
-                 LIMIT %s""", (include_resolved, limit)).fetchall()
+                 LIMIT %(limit)s""",
+            {"resolved": include_resolved, "everything": everything, "user": user_id,
+             "agencies": agency_ids, "unassigned_of": unassigned_of, "region": region_id,
+             "limit": limit}).fetchall()
+
+
+def headed_agencies(conn, user_id: int | None) -> list[int]:
+    """The agencies ``user_id`` is a head of."""
+    if user_id is None:
+        return []
+    return [r["agency_id"] for r in conn.execute(
+        "SELECT agency_id FROM agency_heads WHERE user_id = %s ORDER BY agency_id", (user_id,))]
 
 
 # --- who is on the ladder -----------------------------------------------------------------------
