@@ -17,7 +17,7 @@ from services.cases.records import Case, Entry, allowed_transitions, can_request
 
 def case_document(conn, case: Case, facts: policy.CaseFacts, *, actor: Actor) -> dict:
     """The case with its agencies, referrals and what may happen next."""
-    people = queries.participants(conn, case.id)
+    people, referral_ids = queries.participants_and_referrals(conn, case.id)
     mine = next((p for p in facts.participants if p.agency_id == actor.agency_id and not p.left), None)
     return {
         "id": case.id, "child_id": case.child_id, "region_id": case.region_id,
@@ -34,7 +34,7 @@ def case_document(conn, case: Case, facts: policy.CaseFacts, *, actor: Actor) ->
                           "joined_at": p.joined_at.isoformat(),
                           "left_at": p.left_at.isoformat() if p.left_at else None}
                          for p in people],
-        "referral_ids": queries.referral_ids(conn, case.id),
+        "referral_ids": referral_ids,
         "access": "participant" if mine is not None else (
             "oversight" if policy.is_oversight_of(actor, case.region_id) else "emergency_grant"),
     }
