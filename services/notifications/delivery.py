@@ -20,6 +20,8 @@ from services.notifications.records import Notice, Recipient
 
 log = logging.getLogger("qorgau.notifications")
 SYSTEM = Actor.system("notifications")
+# The subject of a row about no clock, disagreement or case: (payload key, subject type).
+REF_SUBJECTS = (("referral_id", "referral"), ("approval_id", "approval"), ("grant_id", "grant"))
 
 
 def recipients_for(conn, topic: str, payload: dict) -> list[int]:
@@ -58,8 +60,15 @@ def compose(conn, row: dict) -> Notice:
                        child_id=payload.get("child_id"))
         if payload.get("due_at"):
             context["due_at"] = datetime.fromisoformat(payload["due_at"])
-    elif payload.get("child_id"):
-        context = dict(child_id=payload["child_id"])
+    else:
+        # A referral received or changed, an approval asked for, an emergency grant to review:
+        # the record the row names is the subject, so the notification leads straight to it.
+        for key, subject_type in REF_SUBJECTS:
+            if payload.get(key):
+                context = dict(subject_type=subject_type, subject_id=payload[key])
+                break
+        if payload.get("child_id"):
+            context["child_id"] = payload["child_id"]
     users = queries.recipients(conn, recipients_for(conn, topic, payload))
     return Notice(outbox_id=row["id"], kind=topic, refs=refs, recipients=tuple(users), **context)
 

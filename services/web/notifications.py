@@ -13,35 +13,37 @@ from services import access
 from services.auth.current import login_required
 from services.cases import paging
 from services.db import transaction
-from services.notifications import actions, messages
+from services.notifications import actions, delivery, messages
 from services.web.forms import FormErrors, integer
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 bp.url_value_preprocessor(paging.ids_fit)
 
 PAGE_SIZE = 50
-# Where a notification leads: the page of its subject (a clock's, a disagreement's case), else of
-# the record its references name (a referral received, an approval or a grant to review).
-SUBJECT_PAGES = {"referral": ("referrals_web.referral_page", "referral_id", "subject_id"),
-                 "case": ("cases_web.case_page", "case_id", "subject_id"),
-                 "disagreement": ("cases_web.case_page", "case_id", "case_id")}
-REF_PAGES = (("referral_id", "referrals_web.referral_page", "referral_id"),
-             ("approval_id", "supervisor.approvals", None),
-             ("grant_id", "supervisor.grants", None))
+# Where a notification about each kind of subject leads: (endpoint, argument, anchor). A
+# disagreement's page is its case's; approvals and grants are items of their supervisor lists.
+SUBJECT_PAGES = {"referral": ("referrals_web.referral_page", "referral_id", None),
+                 "case": ("cases_web.case_page", "case_id", None),
+                 "approval": ("supervisor.approvals", None, "approval"),
+                 "grant": ("supervisor.grants", None, "grant")}
 
 
 def subject_url(n) -> str | None:
     """The page of the record a notification is about, if it has one."""
     refs = n.refs or {}
-    target = SUBJECT_PAGES.get(n.subject_type or "")
-    if target is not None:
-        endpoint, argument, source = target
-        value = n.subject_id if source == "subject_id" else refs.get(source)
-        return url_for(endpoint, **{argument: value}) if isinstance(value, int) else None
-    for key, endpoint, argument in REF_PAGES:
-        if isinstance(refs.get(key), int):
-            return url_for(endpoint, **({argument: refs[key]} if argument else {}))
-    return None
+    subject_type, subject_id = n.subject_type, n.subject_id
+    if subject_type is None:  # delivered before every row named its subject: the one it refers to
+        subject_type, subject_id = next(((t, refs[k]) for k, t in delivery.REF_SUBJECTS
+                                         if isinstance(refs.get(k), int)), (None, None))
+    if subject_type == "disagreement":
+        subject_type, subject_id = "case", refs.get("case_id")
+    target = SUBJECT_PAGES.get(subject_type or "")
+    if target is None or not isinstance(subject_id, int):
+        return None
+    endpoint, argument, anchor = target
+    if anchor:
+        return url_for(endpoint) + f"#{anchor}-{subject_id}"
+    return url_for(endpoint, **{argument: subject_id})
 
 
 @bp.get("")

@@ -171,3 +171,26 @@ def test_the_notification_list_is_each_users_own(client, cw, db, admin_conn, ctx
     assert res.get_json()["unread_count"] == sup.get("/api/v1/notifications/unread-count").get_json()["unread_count"]
     assert sup.post("/api/v1/notifications/read-all").get_json() == {"unread_count": 0}
     assert sup.get("/api/v1/notifications/unread-count").get_json() == {"unread_count": 0}
+
+
+def test_rows_about_a_referral_an_approval_or_a_grant_name_it_as_their_subject(cw, db, admin_conn, ctx):
+    """The in-app notification leads straight to its record, and the e-mail names its number."""
+    rows = [("referral.received", dict(referral_id=9001, agency_id=cw.agency_id), ("referral", 9001)),
+            ("referral.status_changed", dict(referral_id=9002, agency_id=cw.agency_id, update_id=5),
+             ("referral", 9002)),
+            ("approval.requested", dict(approval_id=9003, agency_id=cw.agency_id), ("approval", 9003)),
+            ("grants.emergency_access_granted", dict(grant_id=9004, agency_id=cw.agency_id,
+                                                     region_id=cw.region_id, child_id=9005),
+             ("grant", 9004))]
+    with smtp_server() as (smtp, url):
+        for topic, payload, (subject_type, subject_id) in rows:
+            with transaction(SYSTEM) as conn:
+                outbox_id = outbox.enqueue(conn, topic, **payload)
+            assert _deliver(db, outbox_id, url) == "delivered"
+            found = admin_conn.execute("SELECT DISTINCT subject_type, subject_id, child_id"
+                                       " FROM notifications WHERE outbox_id = %s",
+                                       (outbox_id,)).fetchall()
+            assert [(r["subject_type"], r["subject_id"]) for r in found] == [(subject_type, subject_id)]
+            assert found[0]["child_id"] == payload.get("child_id")
+    english = [m for m in smtp.messages if m.language == "en"]
+    assert any("referral no. 9001" in m.body for m in english)

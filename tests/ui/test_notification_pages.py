@@ -32,9 +32,14 @@ def test_the_list_shows_ones_notifications_and_marks_them_read(page_as, cw, admi
     second = notify(admin_conn, user, "disagreement.advanced", "disagreement", 5,
                     {"disagreement_id": 5, "case_id": 42, "stage": 2})
     received = notify(admin_conn, user, "referral.received", None, None, {"referral_id": 43})
+    approval = notify(admin_conn, user, "approval.requested", "approval", 44, {"approval_id": 44})
+    grant = notify(admin_conn, user, "grants.emergency_access_granted", "grant", 45,
+                   {"grant_id": 45, "child_id": 46})
     client = page_as("health_supervisor")
     page = client.get("/notifications").get_data(as_text=True)
-    assert nav_unread(page) == 3 and 'href="/referrals/43"' in page
+    assert nav_unread(page) == 5 and 'href="/referrals/43"' in page
+    assert 'href="/supervisor/approvals#approval-44"' in page
+    assert 'href="/supervisor/emergency-access#grant-45"' in page
     assert "Escalation, level 1: a deadline has passed" in page and 'href="/cases/41"' in page
     assert "A professional disagreement has moved to stage 2" in page and 'href="/cases/42"' in page
     assert page.index(f'id="notification-{second}"') < page.index(f'id="notification-{first}"')
@@ -42,8 +47,8 @@ def test_the_list_shows_ones_notifications_and_marks_them_read(page_as, cw, admi
 
     assert client.post(f"/notifications/{first}/read").status_code == 302
     page = client.get("/notifications?unread=1").get_data(as_text=True)
-    assert nav_unread(page) == 2 and f'id="notification-{first}"' not in page
-    assert f'id="notification-{received}"' in page
+    assert nav_unread(page) == 4 and f'id="notification-{first}"' not in page
+    assert all(f'id="notification-{n}"' in page for n in (received, approval, grant))
     assert client.post("/notifications/read-all").status_code == 302
     page = client.get("/notifications").get_data(as_text=True)
     assert nav_unread(page) is None and 'data-read="no"' not in page
