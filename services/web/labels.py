@@ -200,13 +200,18 @@ def init_filters(app) -> None:
     app.add_template_filter(duration, "duration")
 
 
-def when(value, fmt: str = "short") -> str:
-    """A stored UTC time in the region's zone and the reader's language."""
+# A time on a page reads the same in kk, ru and en and cannot be misread: 2026-11-26 14:05. (The
+# locales' short formats differ, and English's "11/26/26" reads as 11 February elsewhere.)
+WHEN_FORMAT = "yyyy-MM-dd HH:mm"
+
+
+def when(value) -> str:
+    """A stored UTC time in the display zone (the region's, ``QORGAU_TIMEZONE``) as 2026-11-26 14:05."""
     if value is None or value == "":
         return ""
     if isinstance(value, str):  # the API's documents carry ISO 8601 strings
         value = datetime.fromisoformat(value)
-    return format_datetime(value, fmt)
+    return format_datetime(value, WHEN_FORMAT)
 
 
 def time_left(value) -> str:

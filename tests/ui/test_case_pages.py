@@ -4,6 +4,8 @@ Browser behaviour is in the Playwright tests; these check the rules quickly with
 """
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.case_factories import audit_events, make_case
@@ -108,3 +110,22 @@ def test_opening_the_pages_is_audited_like_the_api(page_as, case, admin_conn, cw
     assert audit_events(admin_conn, "case_viewed", object_id=case.id, actor=who)
     assert audit_events(admin_conn, "chronology_viewed", object_id=case.id, actor=who)
     assert audit_events(admin_conn, "child_viewed", object_id=case.child_id, actor=who)
+
+
+def test_times_read_year_month_day_in_every_language(app, page_as, case, admin_conn):
+    """No "11/26/26": a time on a page is 2026-11-26 14:05 in the display zone, in kk, ru and en."""
+    from zoneinfo import ZoneInfo
+
+    opened = admin_conn.execute("SELECT opened_at FROM cases WHERE id = %s",
+                                (case.id,)).fetchone()["opened_at"]
+    zone = ZoneInfo(app.config["QORGAU_SETTINGS"].timezone)
+    expected = f"{opened.astimezone(zone):%Y-%m-%d %H:%M}"
+    worker = page_as("social_worker")
+    try:
+        for lang in ("kk", "ru", "en"):
+            worker.post("/language", data={"lang": lang, "next": "/"})
+            html = worker.get(f"/cases/{case.id}").get_data(as_text=True)
+            assert f'<html lang="{lang}">' in html and expected in html, lang
+            assert not re.search(r"\b\d{1,2}/\d{1,2}/\d{2}\b", html), lang
+    finally:
+        worker.post("/language", data={"lang": "en", "next": "/"})
