@@ -421,18 +421,21 @@ class Generator:
             state = "acknowledged"
         bosses = self.world_.supervisors[agency]
         boss = bosses[cid % len(bosses)] if bosses else None
+        # Each instant is rendered once (rendering is most of a clock's cost).
+        start_s, due_s, reminder_s = ts(start), ts(due), ts(reminder)
+        stop_s = ts(stop) if stop else NULL
         self.clocks_sink.add(
             f"{cid}\t{kind}\t{subject_type}\t{subject_id}\t{child}\t{region}\t{agency}\t"
             f"{NULL if assignee is None else assignee}\t{PRIORITIES[p]}\t{self.policy_id}\t{amount}\t{unit}\t"
-            f"{ts(start)}\t{NULL}\t{ts(due)}\t{ts(reminder)}\t{ts(level_2)}\t{ts(level_3)}\t"
-            f"{ts(reminder) if reminder <= upto else NULL}\t{level}\t{state}\t{next_at}\t"
-            f"{ts(stop) if stop else NULL}\t{NULL if not stop or stopper is None else stopper}\t"
-            f"{'completed' if stop else NULL}\t{ts(start)}")
+            f"{start_s}\t{NULL}\t{due_s}\t{reminder_s}\t{ts(level_2)}\t{ts(level_3)}\t"
+            f"{reminder_s if reminder <= upto else NULL}\t{level}\t{state}\t{next_at}\t"
+            f"{stop_s}\t{NULL if not stop or stopper is None else stopper}\t"
+            f"{'completed' if stop else NULL}\t{start_s}")
         if level:
             self.escalation_id += 1
             changed = (due, level_2, level_3)[level - 1]
             if stop:
-                tail = f"resolved\t{NULL}\t{NULL}\t{NULL}\t{ts(stop)}\t{NULL}\tclock_stopped"
+                tail = f"resolved\t{NULL}\t{NULL}\t{NULL}\t{stop_s}\t{NULL}\tclock_stopped"
             elif acknowledged and boss is not None:
                 tail = f"acknowledged\t{ts(changed + HOUR)}\t{boss}\t{level}\t{NULL}\t{NULL}\t{NULL}"
             else:
@@ -440,7 +443,7 @@ class Generator:
             self.escalations_sink.add(
                 f"{self.escalation_id}\t{cid}\t1\tdeadline_breached\t{level}\t{kind}\t{PRIORITIES[p]}\t"
                 f"{subject_type}\t{subject_id}\t{child}\t{region}\t{agency}\t"
-                f"{NULL if assignee is None else assignee}\t{ts(due)}\t{ts(changed)}\t{tail}")
+                f"{NULL if assignee is None else assignee}\t{due_s}\t{ts(changed)}\t{tail}")
 
     # --- referrals, cases and what hangs off them -------------------------------------------
 
