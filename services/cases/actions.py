@@ -14,7 +14,7 @@ see a case may do a given thing with it (DESIGN.md §1, §2):
   case of their agency for themselves;
 - the assessment's agency completes it or asks to skip it; a supervisor of that agency approves
   the skip;
-- an emergency grant lets a caseworker read and add to the chronology, never manage the case.
+- an emergency grant lets a caseworker read the case, never write to it (policy.WRITE).
 
 Refusals to someone who can see the case are 403s and are audited as denials.
 """
@@ -473,9 +473,8 @@ def _complete_work(conn, facts: policy.CaseFacts, case: Case, *, actor: Actor, k
                    visibility: str, entry_id: int, occurred_at: datetime) -> None:
     """Stop the clocks an entry completes (services/clocks/README.md, which action stops which).
 
-    Only an agency taking part in the case completes its work: an emergency grant's holder may
-    write on the chronology, but the team working the case has not seen the child through them.
-    A correction completes nothing: it changes what an earlier entry said, not what happened.
+    Only an agency taking part in the case completes its work (an emergency grant is read-only
+    and never reaches here; the check stays as a second line). A correction completes nothing: it changes what an earlier entry said, not what happened.
     """
     if _participation(actor, facts) is None:
         return
