@@ -14,7 +14,9 @@ from audit import AuditAction
 from services import access, policy
 from services.agencies import queries as agency_queries
 from services.cases import actions, paging, queries, reads
-from services.cases.records import ASSESSMENT_KINDS, ASSESSMENT_OUTCOMES, ENTRY_KINDS, FREE_ENTRY_KINDS, STATES, VISIBILITIES
+from services.cases.records import (ANSWER_VISIBILITIES, ASSESSMENT_KINDS, ASSESSMENT_OUTCOMES,
+                                    ENTRY_KINDS, FREE_ENTRY_KINDS, REVIEWED_STATES, STATES,
+                                    VISIBILITIES)
 from services.db import transaction
 from services.errors import QorgauError
 from services.web import clocks_view
@@ -119,6 +121,7 @@ def _case_page(case_id: int, *, errors: FormErrors | None = None, form_name: str
         document = reads.view_case(conn, case, facts, actor=actor)
         assessments = reads.assessment_documents(conn, facts, actor=actor)
         entries, more = reads.case_chronology(conn, facts, actor=actor, limit=PAGE_SIZE, **filters)
+        answers = _answers(conn, facts, entries, actor)
         clocks = clocks_view.for_case(conn, case, actor=actor,
                                       assessment_ids=[a["id"] for a in assessments])
         names = Names(conn)
@@ -131,13 +134,15 @@ def _case_page(case_id: int, *, errors: FormErrors | None = None, form_name: str
         page = render_template(
             "cases/case.html", case=case, doc=document, assessments=assessments, entries=entries,
             more=more, clocks=clocks, child=child, you=you, names=names, errors=errors,
+            answers=answers, answer_visibilities=ANSWER_VISIBILITIES,
             filter_errors=filter_errors, form_name=form_name, form=form or {}, filters=filters,
             workers=[w for w in workers if not w.disabled and {"caseworker", "supervisor"} & set(w.roles)],
             region_agencies=[a for a in region_agencies
                              if a.is_active and a.kind != "prosecutor"
                              and all(p["agency_id"] != a.id or p["left_at"] for p in document["participants"])],
             disputes=disputes, decisions=DISAGREEMENT_DECISIONS,
-            free_kinds=FREE_ENTRY_KINDS, visibilities=VISIBILITIES, outcomes=ASSESSMENT_OUTCOMES,
+            free_kinds=[k for k in FREE_ENTRY_KINDS if k != "review" or you["reviews"]],
+            visibilities=VISIBILITIES, outcomes=ASSESSMENT_OUTCOMES,
             entry_kinds=ENTRY_KINDS, assessment_kinds=ASSESSMENT_KINDS,
             filter_agencies=[{"id": p["agency_id"], "name": p["agency_name"]}
                              for p in document["participants"]],
@@ -145,6 +150,18 @@ def _case_page(case_id: int, *, errors: FormErrors | None = None, form_name: str
                          if more and entries else None))
     status = errors.status if errors else (400 if filter_errors else 200)
     return page, status
+
+
+def _answers(conn, facts, entries: list[dict], actor) -> dict[int, dict | None]:
+    """Each instruction's answer on this page (None while unanswered), as the API's GET
+    ``…/instructions/<id>/response`` gives it: read and audited by the same action."""
+    answers = {}
+    for e in entries:
+        if e["kind"] == "instruction":
+            _, answer = actions.instruction_answer(conn, facts, e["id"], actor=actor)
+            answers[e["id"]] = (reads.readable_entry(conn, facts, answer, actor=actor)
+                                if answer is not None else None)
+    return answers
 
 
 def _your_part(actor, case, document) -> dict:
@@ -164,6 +181,12 @@ def _your_part(actor, case, document) -> dict:
                      and actor.has("caseworker") and case.state != "closed"),
         "supervisor": actor.has("supervisor"),
         "raises_disagreements": participant and policy.is_practitioner(actor),
+        # A case review is the lead agency's, once there is a plan to review.
+        "reviews": (participant and case.lead_agency_id == actor.agency_id
+                    and policy.is_practitioner(actor) and case.state in REVIEWED_STATES),
+        # The agency an instruction is addressed to answers it, even on a closed case.
+        "answers_instructions": (participant and mine is not None
+                                 and policy.is_practitioner(actor)),
         "user_id": actor.user_id,
     }
 
@@ -265,12 +288,35 @@ def add_entry(case_id: int):
             errors.add("visibility", _("Choose who may read the entry."))
     occurred_at = local_datetime(form, errors, "occurred_at")
     body = _body(errors)
+    review = None
+    if kind == "review" and corrects_id is None:
+        review = _("A case review is recorded by the lead agency once the case is in planning "
+                   "or monitoring.")
     return _change(case_id, "entry", AuditAction.CHRONOLOGY_ENTRY_ADDED,
                    lambda conn, facts, actor: actions.add_entry(
                        conn, facts, actor=actor, kind=kind, visibility=visibility, body=body,
                        occurred_at=occurred_at, corrects_id=corrects_id),
                    success=_("The entry was added to the chronology."), errors=errors,
-                   anchor="#chronology")
+                   anchor="#chronology", messages={"kind": review} if review else None,
+                   refusals={403: review} if review else None)
+
+
+@bp.post("/cases/<int:case_id>/instructions/<int:entry_id>/response")
+def answer_instruction(case_id: int, entry_id: int):
+    """The addressed agency answers oversight's instruction, once (``actions.answer_instruction``,
+    as the API's POST ``…/instructions/<id>/response``)."""
+    errors = FormErrors()
+    visibility = choice(request.form, errors, "visibility", ANSWER_VISIBILITIES,
+                        _("Choose who may read the answer."))
+    body = _body(errors)
+    return _change(case_id, f"answer-{entry_id}", AuditAction.INSTRUCTION_ANSWERED,
+                   lambda conn, facts, actor: actions.answer_instruction(
+                       conn, facts, entry_id, actor=actor, body=body, visibility=visibility),
+                   success=_("The answer is sent; the prosecutor who gave the instruction is "
+                             "told."), errors=errors, anchor=f"#entry-{entry_id}",
+                   messages={"entry_id": _("This instruction has been answered already.")},
+                   refusals={403: _("Only the agency the instruction is addressed to answers "
+                                    "it.")})
 
 
 @bp.post("/cases/<int:case_id>/assessments")

@@ -78,6 +78,8 @@ ENTRY_KINDS = {
     "meeting": _l("Meeting"),
     "decision": _l("Decision"),
     "instruction": _l("Instruction"),
+    "review": _l("Case review"),
+    "instruction_response": _l("Answer to an instruction"),
 }
 
 VISIBILITIES = {

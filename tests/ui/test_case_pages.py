@@ -129,3 +129,74 @@ def test_times_read_year_month_day_in_every_language(app, page_as, case, admin_c
             assert not re.search(r"\b\d{1,2}/\d{1,2}/\d{2}\b", html), lang
     finally:
         worker.post("/language", data={"lang": "en", "next": "/"})
+
+
+def _last_instruction(admin_conn, case) -> int:
+    return admin_conn.execute("SELECT id FROM chronology_entries WHERE case_id = %s"
+                              " AND kind = 'instruction' ORDER BY id DESC LIMIT 1",
+                              (case.id,)).fetchone()["id"]
+
+
+def test_the_addressed_agency_answers_an_instruction_and_oversight_reads_the_answer(
+        page_as, case, admin_conn, cw):
+    prosecutor, worker, police = page_as("oversight"), page_as("social_worker"), page_as("police_worker")
+    assert prosecutor.post(f"/cases/{case.id}/instructions", data={
+        "instruction": "Report on the school attendance."}).status_code == 302
+    instruction = _last_instruction(admin_conn, case)
+    form = f'action="/cases/{case.id}/instructions/{instruction}/response"'
+    html = worker.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert form in html and "Answer this instruction" in html and "Not answered yet." in html
+    assert form not in police.get(f"/cases/{case.id}").get_data(as_text=True)  # not addressed
+    assert form not in prosecutor.get(f"/cases/{case.id}").get_data(as_text=True)
+    url = f"/cases/{case.id}/instructions/{instruction}/response"
+    before = entry_count(admin_conn, case)
+    empty = worker.post(url, data={"body": " ", "visibility": "own_agency"})
+    html = empty.get_data(as_text=True)
+    assert empty.status_code == 422
+    for field in ("body", "visibility"):
+        assert f'id="answer-{instruction}-{field}-error"' in html, field
+    assert police.post(url, data={"body": "Not ours to answer.",
+                                  "visibility": "all_participants"}).status_code == 403
+    assert worker.post(f"/cases/{case.id}/instructions/{before + 10**9}/response", data={
+        "body": "x", "visibility": "all_participants"}).status_code == 404
+    assert entry_count(admin_conn, case) == before
+
+    sent = worker.post(url, data={"body": "He attends every day since Monday.",
+                                  "visibility": "all_participants"})
+    assert sent.status_code == 302 and sent.headers["Location"].endswith(f"#entry-{instruction}")
+    assert admin_conn.execute("SELECT count(*) AS n FROM instruction_responses"
+                              " WHERE instruction_entry_id = %s", (instruction,)).fetchone()["n"] == 1
+    again = worker.post(url, data={"body": "Twice.", "visibility": "all_participants"})
+    assert again.status_code == 409 and "answered already" in again.get_data(as_text=True)
+    assert entry_count(admin_conn, case) == before + 1
+
+    html = prosecutor.get(f"/cases/{case.id}").get_data(as_text=True)
+    block = html[html.index(f'id="answer-{instruction}"'):]
+    assert "He attends every day since Monday." in block[:block.index("</div>")]
+    assert "Answer to an instruction" in html and form not in html
+    assert audit_events(admin_conn, "instruction_answer_viewed", object_id=case.id,
+                        actor=cw.users["oversight"].id)
+
+
+def entry_kinds(client, case) -> list[str]:
+    """The kinds the case page's chronology form offers."""
+    html = client.get(f"/cases/{case.id}").get_data(as_text=True)
+    select = html[html.index('<select id="entry-kind"'):]
+    return re.findall(r'<option value="([a-z_]+)"', select[:select.index("</select>")])
+
+
+def test_a_case_review_is_offered_to_the_lead_agency_in_planning_or_monitoring(page_as, admin_conn, cw):
+    open_case = make_case(admin_conn, cw, assigned={"social_services": "social_worker"})
+    planned = make_case(admin_conn, cw, state="planning", assigned={"social_services": "social_worker"})
+    worker = page_as("social_worker")
+    assert entry_kinds(worker, open_case) == ["note", "contact", "meeting", "decision"]
+    assert "review" in entry_kinds(worker, planned)
+    assert "review" not in entry_kinds(page_as("police_worker"), planned)
+    early = worker.post(f"/cases/{open_case.id}/entries", data={
+        "kind": "review", "visibility": "all_participants", "body": "Reviewed too early."})
+    assert early.status_code == 409 and 'id="entry-kind-error"' in early.get_data(as_text=True)
+    assert worker.post(f"/cases/{planned.id}/entries", data={
+        "kind": "review", "visibility": "all_participants",
+        "body": "Plan reviewed with the family."}).status_code == 302
+    html = worker.get(f"/cases/{planned.id}").get_data(as_text=True)
+    assert "Plan reviewed with the family." in html and "Case review" in html
