@@ -7,8 +7,10 @@ advanced past due and the sweep escalates → head.social sees the escalation an
 worker.social brings the psychological support centre into the case and assigns it the
 psychological assessment (once a referral is accepted the other recipients no longer screen it) →
 psychologist.center records the psychological assessment → prosecutor.mng opens the
-case read-only and issues an instruction → "who has seen this child's record" lists every view
-above, and teacher.school5 (another school) gets a 404 for the child.
+case read-only and issues an instruction → worker.social (the lead agency, to which it is
+addressed) answers it under the instruction and the prosecutor reads the answer there → "who has
+seen this child's record" lists every view above, and teacher.school5 (another school) gets a 404
+for the child.
 """
 from __future__ import annotations
 
@@ -114,6 +116,30 @@ def test_an_immediate_referral_goes_from_a_school_to_the_prosecutor(people, ui_a
     with prosecutor.expect_navigation():
         prosecutor.click("#issue-instruction")
     assert "Report the first contact with the child by tomorrow." in prosecutor.content()
+    instruction = prosecutor.locator("li.entry-instruction",
+                                     has_text="Report the first contact with the child by tomorrow.")
+    ids["instruction"] = int(instruction.get_attribute("data-entry-id"))
+    assert instruction.locator(".answer").inner_text().strip() == "Not answered yet."
+    assert instruction.locator("form.answer-form").count() == 0  # oversight does not answer
+
+    # 6b. The social worker answers the instruction on the case page (an empty answer is refused
+    # with the field named); the prosecutor reads the answer under the instruction.
+    social.goto(f"/cases/{ids['case']}")
+    form = social.locator(f"#answer-{ids['instruction']}-form")
+    with social.expect_navigation():
+        form.locator("button.answer-instruction").click()
+    assert social.locator(f"#answer-{ids['instruction']}-body-error").is_visible()
+    form = social.locator(f"#answer-{ids['instruction']}-form")
+    form.locator("textarea[name=body]").fill("Seen at home with her mother today; safety plan in place.")
+    with social.expect_navigation():
+        form.locator("button.answer-instruction").click()
+    assert social.locator(f"#answer-{ids['instruction']}-form").count() == 0
+    prosecutor.goto(f"/cases/{ids['case']}")
+    answer = prosecutor.locator(f"#answer-{ids['instruction']}")
+    assert answer.get_attribute("data-answered") == "yes"
+    assert "Seen at home with her mother today; safety plan in place." in answer.inner_text()
+    assert "Answer to an instruction" in prosecutor.locator("#chronology ~ ol").inner_text()
+    screenshot(prosecutor, "scenario-6-instruction-answered")
 
     # 7. Who has seen this child's record: every view above, and the other school gets a 404.
     prosecutor.goto(f"/reports/child-access?child_id={ids['child']}")
@@ -177,7 +203,17 @@ def test_a_disagreement_on_the_case_is_notified_and_taken_to_stage_2(people, ui_
 
 
 def test_every_page_type_of_the_scenario_passes_axe_and_is_translated(people):
-    assert {"referral", "case", "child"} <= set(ids), "the scenario above must run first"
+    assert {"referral", "case", "child", "instruction"} <= set(ids), "the scenario above must run first"
+    # A second instruction, unanswered: the lead agency's case page shows its answer form, the
+    # prosecutor's shows the first one's answer.
+    prosecutor = people.signed_in("prosecutor.mng")
+    prosecutor.goto(f"/cases/{ids['case']}")
+    prosecutor.fill("#instruction-instruction", "Send the safety plan agreed with the mother.")
+    with prosecutor.expect_navigation():
+        prosecutor.click("#issue-instruction")
+    social = people.signed_in("worker.social")
+    social.goto(f"/cases/{ids['case']}")
+    assert social.locator("form.answer-form").count() == 1
     pages = [
         ("file-referral", "psychologist.school12", "/referrals/new"),
         ("queue", "worker.social", "/queue"),
