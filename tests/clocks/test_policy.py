@@ -39,11 +39,12 @@ def test_versions_are_never_edited_in_place(fresh_cw, ctx, app):
     cw = fresh_cw
     with transaction(cw.actor("sysadmin")) as conn:
         admin.save_policy(conn, actor=cw.actor("sysadmin"), region_code=cw.region_code,
-                          reason="v1", ladder={"reminder_percent": 80})
+                          reason="v1", ladder={"reminder_percent": 80},
+                          rules=[Rule("strategy_meeting", "any", 2, "working_days")])
         second = admin.save_policy(conn, actor=cw.actor("sysadmin"), region_code=cw.region_code,
                                    reason="v2", remove=[("strategy_meeting", "urgent")])
     assert second.version == 2 and second.reminder_percent == 80
-    assert second.rule_for("strategy_meeting", "urgent") is None
+    assert second.rule_for("strategy_meeting", "urgent").priority == "any"  # the fallback now
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         with transaction(cw.actor("sysadmin")) as conn:
             conn.execute("UPDATE deadline_rules SET amount = 99 WHERE policy_id = %s", (second.id,))
