@@ -4,6 +4,8 @@
     .venv/bin/pip install py-spy          # once
     .venv/bin/python bench/profile.py     # after make bench, on the qorgau_bench it left
     .venv/bin/python bench/profile.py --statements   # statements and time per request, no load
+    .venv/bin/python bench/profile.py --case-read    # py-spy over the case read instead of filing
+    .venv/bin/python bench/profile.py --queues       # py-spy over each queue listing
 
 Prints the functions with the largest inclusive share of samples (Qorgau's own code) and the
 plans; bench/RESULTS.md quotes them. ``--statements`` sends each measured request (case read,
@@ -33,6 +35,15 @@ PY_SPY = str(Path(sys.executable).parent / "py-spy")
 
 
 def profile_filing(world, seconds: int = 15) -> None:
+    body = {"children": [{"child_id": load.ID_IN_BODY}], "categories": ["neglect"],
+            "observed_at": "2026-01-05T10:00:00+05:00", "observation": "Профиль.",
+            "receiving_agency_ids": [world.filer.recipient], "submit": True}
+    profile("filing", "/api/v1/referrals", seconds=seconds, method="POST", body=body,
+            token=world.filer_token, ids=list(world.filer.children))
+
+
+def profile(label: str, path: str, *, seconds: int = 15, **request) -> None:
+    """py-spy over both workers while wrk sends ``request`` to ``path`` (see load.wrk)."""
     server = load.Server("services.wsgi:app", {"DATABASE_URL": URL, "SECRET_KEY": scenarios.SECRET,
                                                "COOKIE_SECURE": "false", "BASE_URL": "http://127.0.0.1"},
                          Path(tempfile.gettempdir()) / "bench-profile.log")
@@ -44,16 +55,12 @@ def profile_filing(world, seconds: int = 15) -> None:
         spies = [subprocess.Popen([PY_SPY, "record", "-p", w, "-d", str(seconds - 1), "-r", "50", "-f", "raw",
                                    "-o", str(out / f"{w}.txt"), "--nonblocking"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for w in workers]
-        body = {"children": [{"child_id": load.ID_IN_BODY}], "categories": ["neglect"],
-                "observed_at": "2026-01-05T10:00:00+05:00", "observation": "Профиль.",
-                "receiving_agency_ids": [world.filer.recipient], "submit": True}
-        result = load.wrk(server.url, "/api/v1/referrals", seconds=seconds, connections=4, method="POST",
-                          body=body, token=world.filer_token, ids=list(world.filer.children))
+        result = load.wrk(server.url, path, seconds=seconds, connections=4, **request)
         for spy in spies:
             spy.wait()
     finally:
         server.stop()
-    print(f"filing under profile: {result}")
+    print(f"{label} under profile: {result}")
     inclusive, leaf, total = collections.Counter(), collections.Counter(), 0
     for path in out.glob("*.txt"):
         for line in path.read_text().splitlines():
@@ -132,6 +139,13 @@ def main() -> None:
     world = scenarios.pick_world(URL)
     if "--statements" in sys.argv[1:]:
         count_statements(world)
+        return
+    if "--case-read" in sys.argv[1:]:
+        profile("case read", "/api/v1/cases/{id}", token=world.reader_token, ids=world.case_ids)
+        return
+    if "--queues" in sys.argv[1:]:
+        profile("caseworker queue", "/api/v1/cases?limit=25", token=world.reader_token)
+        profile("escalation queue", "/api/v1/escalations", token=world.supervisor_token)
         return
     profile_filing(world)
     explain_queues(world)
