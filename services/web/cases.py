@@ -281,7 +281,11 @@ def add_entry(case_id: int):
     corrects_id = integer(form, errors, "corrects_id", optional=True)
     kind = form.get("kind") or None
     visibility = form.get("visibility") or None
-    if corrects_id is None:
+    if corrects_id is not None:
+        # A correction keeps the kind and visibility of what it corrects, whatever the form's
+        # selects say: a review, an assessment result or an answer is not among the kinds offered.
+        kind = visibility = None
+    else:
         if kind not in FREE_ENTRY_KINDS:
             errors.add("kind", _("Choose what kind of entry this is."))
         if visibility not in VISIBILITIES:

@@ -200,3 +200,12 @@ def test_a_case_review_is_offered_to_the_lead_agency_in_planning_or_monitoring(p
         "body": "Plan reviewed with the family."}).status_code == 302
     html = worker.get(f"/cases/{planned.id}").get_data(as_text=True)
     assert "Plan reviewed with the family." in html and "Case review" in html
+    # A correction keeps the kind of what it corrects, though the form's select offers another.
+    reviewed = admin_conn.execute("SELECT id FROM chronology_entries WHERE case_id = %s"
+                                  " AND kind = 'review'", (planned.id,)).fetchone()["id"]
+    assert worker.post(f"/cases/{planned.id}/entries", data={
+        "kind": "note", "visibility": "own_agency", "corrects_id": str(reviewed),
+        "body": "Plan reviewed with the family and the school."}).status_code == 302
+    correction = admin_conn.execute("SELECT kind, visibility FROM chronology_entries"
+                                    " WHERE corrects_id = %s", (reviewed,)).fetchone()
+    assert (correction["kind"], correction["visibility"]) == ("review", "all_participants")
