@@ -6,10 +6,15 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from services.errors import QorgauError, ValidationFailed
+from services.errors import AccessDenied, QorgauError, ValidationFailed
+
+# What an agency-system token needs to call an operation (``operation(..., scope=...)``): one of
+# the scopes of services.auth.tokens.AGENCY_SCOPES, ANY_TOKEN for an operation every live token
+# may call (who am I), or None, the default: only people call it, and a system token is refused.
+ANY_TOKEN = "*"
 
 
 class Strict(BaseModel):
@@ -35,6 +40,7 @@ class Operation:
     tags: tuple[str, ...] = ()
     errors: tuple[int, ...] = ()
     extra: dict = field(default_factory=dict)
+    scope: str | None = None
 
 
 _operations: dict[str, Operation] = {}
@@ -87,8 +93,18 @@ def parse_query(model: type[BaseModel]) -> BaseModel:
 
 
 def operation(summary: str, *, body=None, query=None, response=None, status: int = 200,
-              public: bool = False, tags: tuple[str, ...] = (), errors: tuple[int, ...] = ()):
-    """Describe an API view and parse its input: the view receives ``body=`` / ``query=``."""
+              public: bool = False, tags: tuple[str, ...] = (), errors: tuple[int, ...] = (),
+              scope: str | None = None):
+    """Describe an API view and parse its input: the view receives ``body=`` / ``query=``.
+
+    ``scope`` is what an agency-system token needs to call it (see ``ANY_TOKEN``); without one
+    the operation is for people only. ``services.auth.current`` enforces it before the view runs.
+    """
+    if scope is not None and scope != ANY_TOKEN:
+        from services.auth.tokens import AGENCY_SCOPES
+
+        if scope not in AGENCY_SCOPES:
+            raise ValueError(f"unknown agency-system scope {scope!r}")
 
     def decorate(view: Callable) -> Callable:
         @functools.wraps(view)
@@ -100,10 +116,42 @@ def operation(summary: str, *, body=None, query=None, response=None, status: int
             return view(*args, **kwargs)
 
         wrapper.qorgau_operation = Operation(summary, body, query, response, status, public,
-                                             tags, errors)
+                                             tags, errors, scope=scope)
         return wrapper
 
     return decorate
+
+
+class ScopeMissing(AccessDenied):
+    slug = "scope-missing"
+    title = "The token's scopes do not allow this operation"
+
+
+def operation_of(endpoint: str | None) -> Operation | None:
+    """The ``operation`` of the view serving ``endpoint``, if it has one."""
+    view = current_app.view_functions.get(endpoint) if endpoint else None
+    return getattr(view, "qorgau_operation", None)
+
+
+def scope_needed(op: Operation | None, path: str) -> tuple[bool, str | None]:
+    """(may an agency-system token call it at all, the scope it needs). Routes under /api/v1
+    without an ``operation`` are refused; the API's own documents (/api/openapi.json, /api/docs)
+    and public operations carry no data and need no scope."""
+    if op is None:
+        return (not path.startswith("/api/v1"), None)
+    if op.public or op.scope == ANY_TOKEN:
+        return True, None
+    return op.scope is not None, op.scope
+
+
+def security_of(op: Operation) -> list[dict]:
+    """The operation's OpenAPI security requirement: a person's bearer token, and an agency-system
+    token with the scope it needs where systems may call it."""
+    if op.public:
+        return []
+    if op.scope is None:
+        return [{"bearer": []}]
+    return [{"bearer": []}, {"agencySystem": [] if op.scope == ANY_TOKEN else [op.scope]}]
 
 
 def _schema(model: type[BaseModel], components: dict) -> dict:
@@ -166,8 +214,9 @@ def build_openapi(app: Flask) -> dict[str, Any]:
                 "parameters": parameters,
                 "responses": responses,
             }
-            if op.public:
-                item["security"] = []
+            item["security"] = security_of(op)
+            if not op.public:
+                item["x-agency-system-scope"] = "any" if op.scope == ANY_TOKEN else op.scope
             if op.body is not None and method in {"POST", "PUT", "PATCH"}:
                 item["requestBody"] = {"required": True, "content": {
                     "application/json": {"schema": _schema(op.body, components)}}}
@@ -181,7 +230,15 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "a person's token (POST /api/v1/auth/token)"},
+                "agencySystem": {"type": "http", "scheme": "bearer",
+                                 "description": "an agency-system token (POST /api/v1/agencies/"
+                                                "{id}/tokens); an operation lists the scope it "
+                                                "needs, and refuses system tokens where it lists "
+                                                "no agencySystem requirement"},
+            },
         },
         "security": [{"bearer": []}],
     }

@@ -10,9 +10,11 @@ from urllib.parse import urlsplit
 
 from flask import current_app, g, redirect, request, session, url_for
 
-from audit import Actor
+import audit
+from audit import Actor, AuditAction
 from audit import context as audit_context
 from services.agencies import queries
+from services.api import spec
 from services.auth import sessions, tokens
 from services.auth.signin import actor_for
 from services.db import transaction
@@ -28,6 +30,8 @@ def load_identity() -> None:
     if request.path.startswith("/api/"):
         if header:
             _from_bearer(header)
+            if g.actor.kind == "agency_system":
+                require_scope(g.actor)
         return
     raw = session.get("sid")
     if raw:
@@ -55,6 +59,33 @@ def _from_bearer(header: str) -> None:
                             username=f"agency-token-{row['id']}", region_id=row["region_id"],
                             kind="agency_system", mfa=False)
     audit_context.update(auth_strength="token", session_ref=f"token:{row['id']}")
+
+
+def require_scope(actor: Actor) -> None:
+    """An agency-system token calls only the operations that declare its scope (``operation(...,
+    scope=...)``); anything else is a 403 naming ``scope`` and the scope needed, audited."""
+    if request.url_rule is None:
+        return  # no such route: the 404 or 405 follows
+    op = spec.operation_of(request.endpoint)
+    allowed, needed = spec.scope_needed(op, request.path)
+    held = {r.removeprefix("scope:") for r in actor.roles}
+    if allowed and (needed is None or needed in held):
+        return
+    with transaction(actor) as conn:
+        audit.record(conn, actor=actor, action=AuditAction.ACCESS_DENIED, object_type="api_operation",
+                     object_id=_operation_id(request.endpoint), outcome="denied",
+                     details={"reason": "scope", "needed_scope": needed if allowed else None,
+                              "method": request.method})
+    if not allowed:
+        raise spec.ScopeMissing("Agency-system tokens cannot call this operation; a person must.",
+                                field="scope", required_scope=None)
+    raise spec.ScopeMissing(f"This operation needs a token with the scope {needed}.", field="scope",
+                            required_scope=needed)
+
+
+def _operation_id(endpoint: str) -> str:
+    text = "".join(c for c in endpoint if c.isalnum() or c in "._-")[:64]
+    return text or "unknown"
 
 
 def _from_session(raw: str) -> None:

@@ -11,7 +11,7 @@ import audit
 from audit import AuditAction
 from audit import context as audit_context
 from services.agencies import queries
-from services.api.spec import Strict, operation
+from services.api.spec import ANY_TOKEN, Strict, operation
 from services.auth import sessions, signin, tokens, totp
 from services.auth.current import safe_next
 from services.db import transaction
@@ -210,7 +210,7 @@ class Me(Strict):
 
 
 @api_bp.get("/me")
-@operation("Who am I", response=Me, tags=("auth",))
+@operation("Who am I", response=Me, tags=("auth",), scope=ANY_TOKEN)
 def me():
     if g.actor is None:
         raise AuthenticationRequired("Send a Bearer token.", field="Authorization")

@@ -253,6 +253,8 @@ def change_due(conn, *, actor: Actor, clock_id: int, due_at: datetime | None = N
     sched = ladder.schedule(policy, current.started_at, due_at, current.unit, cal)
     reminded = sched.reminder_at <= now
     state = ladder.LadderState(reminded=reminded)
+    # Recorded first: row-level security lets the due time move only once the change is on record.
+    queries.record_change(conn, current.id, current.due_at, due_at, reason, actor.user_id, now)
     escalation = queries.round_escalation(conn, current.id, current.round)
     if escalation is not None and escalation.state != "resolved":
         queries.resolve(conn, escalation.id, by=actor.user_id, at=now, resolution="due_changed",
@@ -261,7 +263,6 @@ def change_due(conn, *, actor: Actor, clock_id: int, due_at: datetime | None = N
                        next_action_at=ladder.next_action_at(sched, state,
                                                             policy.unacknowledged_repeat),
                        reminded_at=now if reminded else None)
-    queries.record_change(conn, current.id, current.due_at, due_at, reason, actor.user_id, now)
     audit.record(conn, actor=actor, action=AuditAction.CLOCK_DUE_CHANGED, object_type="clock",
                  object_id=current.id, child_id=current.child_id,
                  details={"old_due_at": current.due_at.isoformat(), "new_due_at": due_at.isoformat(),

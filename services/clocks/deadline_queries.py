@@ -115,11 +115,12 @@ def insert_policy(conn, region_id: int, policy: Policy, *, by: int | None, at: d
         (region_id, policy.reminder_percent, policy.level_2_after_wd, policy.level_3_after_wd,
          policy.unacknowledged_after, policy.unacknowledged_repeat, policy.reason, by, at,
          region_id)).fetchone()
-    with conn.cursor() as cur:
-        cur.executemany("INSERT INTO deadline_rules (policy_id, clock_kind, priority, amount, unit)"
-                        " VALUES (%s, %s, %s, %s, %s)",
-                        [(row["id"], r.clock_kind, r.priority, r.amount, r.unit)
-                         for r in policy.rules])
+    # One statement for all the rules: row-level security gives a version its rules only while it
+    # has none (migration 0011_clock_write_policies), so a saved version is never edited.
+    conn.execute("INSERT INTO deadline_rules (policy_id, clock_kind, priority, amount, unit)"
+                 " SELECT %s, * FROM unnest(%s::text[], %s::text[], %s::int[], %s::text[])",
+                 (row["id"], [r.clock_kind for r in policy.rules], [r.priority for r in policy.rules],
+                  [r.amount for r in policy.rules], [r.unit for r in policy.rules]))
     return row["id"]
 
 
