@@ -152,6 +152,10 @@ def create_agency_token(conn, agency_id: int, *, actor: Actor, name: str, scopes
     if unknown or not scopes:
         raise ValidationFailed(f"scopes must be a non-empty list of {', '.join(tokens.AGENCY_SCOPES)}.",
                                field="scopes")
+    if expires_at is not None and (expires_at.tzinfo is None
+                                   or expires_at <= datetime.now(timezone.utc)):
+        raise ValidationFailed("expires_at is a time in the future, with its offset.",
+                               field="expires_at")
     raw, token_id = tokens.create_agency_token(conn, agency_id, name=name, scopes=sorted(set(scopes)),
                                                created_by=actor.user_id, expires_at=expires_at)
     audit.record(conn, actor=actor, action=AuditAction.TOKEN_ISSUED, object_type="api_token",

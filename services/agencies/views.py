@@ -12,6 +12,7 @@ from audit import AuditAction
 from services import access
 from services.agencies import actions, queries
 from services.api.spec import Strict, operation
+from services.auth.tokens import SCOPE_MEANINGS
 from services.db import transaction
 from services.errors import NotFound
 from services.security import csrf
@@ -22,7 +23,7 @@ csrf.exempt(api_bp)
 Kind = Literal["school", "social_services", "police", "health", "psychology", "prosecutor", "ngo"]
 Role = Literal["caseworker", "supervisor", "oversight", "council", "agency_admin", "system_admin"]
 Language = Literal["kk", "ru", "en"]
-Scope = Literal["referrals:write", "referrals:read", "children:read", "notifications:read"]
+Scope = Literal["referrals:write", "referrals:read"]  # services.auth.tokens.AGENCY_SCOPES
 
 
 class AgencyIn(Strict):
@@ -82,8 +83,9 @@ class UserList(Strict):
 
 class AgencyTokenIn(Strict):
     name: str = Field(min_length=2, max_length=100)
-    scopes: list[Scope] = Field(min_length=1)
-    expires_at: datetime | None = None
+    scopes: list[Scope] = Field(min_length=1, description="; ".join(
+        f"{scope}: {meaning}" for scope, meaning in SCOPE_MEANINGS.items()))
+    expires_at: datetime | None = Field(default=None, description="with its offset; in the future")
 
 
 class AgencyTokenOut(Strict):

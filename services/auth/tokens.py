@@ -9,7 +9,17 @@ import secrets
 from datetime import datetime, timedelta, timezone
 
 PREFIX = "qg_"
-AGENCY_SCOPES = ("referrals:write", "referrals:read", "children:read", "notifications:read")
+# What an agency's own system may do with a token of its agency (DESIGN.md §7). A system never
+# sees more than its agency's staff: it acts for one named person of the agency, or reads the
+# status its agency's referrers read. Each API operation declares the scope it needs
+# (services.api.spec.operation); an operation that declares none refuses system tokens.
+AGENCY_SCOPES = ("referrals:write", "referrals:read")
+SCOPE_MEANINGS = {
+    "referrals:write": "file and submit a referral in the name of an enabled caseworker or "
+                       "supervisor of the agency (on_behalf_of), with that person's rights",
+    "referrals:read": "read the status of the agency's referrals (received, accepted, no further "
+                      "action, closed), never their content",
+}
 TOUCH_EVERY = timedelta(minutes=1)
 
 
