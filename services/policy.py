@@ -66,8 +66,19 @@ class Grants:
     child_ids: frozenset[int] = field(default_factory=frozenset)
 
 
+def acts_for_person(actor: Actor) -> bool:
+    """A person, or an agency's system acting for one named person of the agency (a referral filed
+    with ``on_behalf_of``: the person's user id and practitioner roles, nothing more)."""
+    return actor.kind == "user" or (actor.kind == "agency_system" and actor.user_id is not None)
+
+
 def is_practitioner(actor: Actor) -> bool:
-    return actor.kind == "user" and (actor.has("caseworker") or actor.has("supervisor"))
+    return acts_for_person(actor) and (actor.has("caseworker") or actor.has("supervisor"))
+
+
+def system_scope(actor: Actor, scope: str) -> bool:
+    """An agency's system holding a token with ``scope`` (not acting for a person)."""
+    return actor.kind == "agency_system" and actor.user_id is None and actor.has(f"scope:{scope}")
 
 
 def is_oversight_of(actor: Actor, region_id: int) -> bool:
@@ -75,7 +86,8 @@ def is_oversight_of(actor: Actor, region_id: int) -> bool:
 
 
 def _has_grant(actor: Actor, grants: Grants, child_id: int) -> bool:
-    return actor.has("caseworker") and child_id in grants.child_ids
+    # An emergency grant is its holder's break-glass reading, never their agency system's.
+    return actor.kind == "user" and actor.has("caseworker") and child_id in grants.child_ids
 
 
 def _participation(actor: Actor, case: CaseFacts) -> Participant | None:
@@ -139,6 +151,9 @@ def can_referral(actor: Actor, referral: ReferralFacts, grants: Grants, action: 
     """May ``actor`` read the referral (or its status, action='status'; or screen it, action='screen')?"""
     if action in (READ, "status") and is_oversight_of(actor, referral.region_id):
         return True
+    if action == "status" and system_scope(actor, "referrals:read"):
+        # The referrer's status-only view, for the agency's system: as its staff read it.
+        return referral.referring_agency_id == actor.agency_id
     if not is_practitioner(actor):
         return False
     if action == "screen":

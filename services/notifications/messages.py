@@ -74,6 +74,11 @@ TITLES = {
         "ru": "Статус вашего обращения изменился",
         "kk": "Хабарламаңыздың мәртебесі өзгерді",
     },
+    "referral.filed_in_your_name": {
+        "en": "Your agency's system filed a referral in your name",
+        "ru": "Система вашей организации подала обращение от вашего имени",
+        "kk": "Ұйымыңыздың жүйесі сіздің атыңыздан хабарлама берді",
+    },
     "approval.requested": {
         "en": "A decision is waiting for your approval",
         "ru": "Решение ожидает вашего утверждения",

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import audit
 from audit import Actor, AuditAction
-from services import access, policy
+from services import access, outbox, policy
 from services.children.actions import resolve_reference
 from services.errors import AccessDenied, Conflict, InvalidTransition, NotFound, ValidationFailed
 from services.referrals import attachments, events, queries, screening
@@ -101,6 +101,48 @@ def file_referral(conn, content: ReferralContent, *, actor: Actor, submit: bool)
                         priority=priority)
     if submit:
         submit_referral(conn, referral_id, actor=actor)
+    return referral_id
+
+
+PRACTITIONER_ROLES = ("caseworker", "supervisor")
+
+
+def acting_for(conn, system: Actor, username: str | None) -> Actor:
+    """The actor an agency's system files as: the enabled caseworker or supervisor of its own
+    agency named ``username``, with that person's id and practitioner roles, recorded in the
+    audit trail as the agency system (the token is the event's session reference).
+
+    The referrer stays a person (DESIGN.md §4 keeps the referrer's identity restricted, and only
+    a person can be asked about what they saw). A name that is unknown or of another agency gets
+    the same answer, so a system cannot probe other agencies' staff; the attempt is audited.
+    """
+    from services.agencies import queries as agencies
+
+    if not username:
+        raise ValidationFailed("An agency's system names the person it files for: on_behalf_of.",
+                               field="on_behalf_of")
+    person = agencies.get_user_by_username(conn, username.lower())
+    if person is None or person.agency_id != system.agency_id:
+        access.record_denial(system, AuditAction.REFERRAL_DRAFTED, "referral", None,
+                             reason="on_behalf_of_not_staff")
+        raise ValidationFailed("No caseworker or supervisor of your agency has this user name.",
+                               field="on_behalf_of")
+    if person.disabled:
+        raise ValidationFailed("This person's account is disabled.", field="on_behalf_of")
+    roles = frozenset(r for r in person.roles if r in PRACTITIONER_ROLES)
+    if not roles:
+        raise ValidationFailed("Only a caseworker or a supervisor files referrals.",
+                               field="on_behalf_of")
+    return Actor(user_id=person.id, agency_id=person.agency_id, roles=roles,
+                 username=person.username, region_id=person.region_id, kind="agency_system")
+
+
+def file_referral_for(conn, content: ReferralContent, *, actor: Actor, submit: bool) -> int:
+    """``file_referral`` by an agency's system in the name of ``actor`` (see ``acting_for``);
+    the person is told a referral was filed in their name."""
+    referral_id = file_referral(conn, content, actor=actor, submit=submit)
+    outbox.enqueue(conn, "referral.filed_in_your_name", referral_id=referral_id,
+                   user_ids=[actor.user_id], submitted=submit)
     return referral_id
 
 

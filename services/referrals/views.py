@@ -63,6 +63,10 @@ class ContentIn(Strict):
 
 class ReferralIn(ContentIn):
     submit: bool = Field(default=False, description="file it at once instead of keeping a draft")
+    on_behalf_of: str | None = Field(
+        default=None, min_length=1, max_length=100,
+        description="agency-system tokens only (scope referrals:write): the user name of the "
+                    "enabled caseworker or supervisor of the token's agency in whose name it is filed")
 
 
 class CorrectionIn(ContentIn):
@@ -136,11 +140,19 @@ def _detail(conn, referral_id: int, actor) -> dict:
 
 
 @api_bp.post("/referrals")
-@operation("File a referral: a draft, or submitted at once with submit: true", body=ReferralIn,
-           response=ReferralOut, status=201, tags=("referrals",), errors=(409,))
+@operation("File a referral: a draft, or submitted at once with submit: true. An agency's system "
+           "files it in the name of one of its agency's practitioners (on_behalf_of) and is "
+           "answered with the referral's id, state and priority only", body=ReferralIn,
+           response=ReferralOut, status=201, tags=("referrals",), errors=(409,),
+           scope="referrals:write")
 def file_referral(body: ReferralIn):
     from services.children.actions import require_practitioner
 
+    if g.actor is not None and g.actor.kind == "agency_system":
+        return _file_for_person(body)
+    if body.on_behalf_of is not None:
+        raise ValidationFailed("Only an agency's system names on_behalf_of; a person files in "
+                               "their own name.", field="on_behalf_of")
     actor = require_practitioner(g.actor, AuditAction.REFERRAL_DRAFTED, "referral")
 
     def run(conn) -> Answer:
@@ -148,6 +160,22 @@ def file_referral(body: ReferralIn):
         return Answer(_detail(conn, referral_id, actor), 201)
 
     return idempotent(actor, run)
+
+
+def _file_for_person(body: ReferralIn):
+    """An agency's system files (and submits) a referral as the person it names: that person's
+    rights, validation, clocks and outbox; the person is told; the system learns no content."""
+    with transaction(g.actor) as conn:
+        person = actions.acting_for(conn, g.actor, body.on_behalf_of)
+
+    def run(conn) -> Answer:
+        referral_id = actions.file_referral_for(conn, _content(body), actor=person,
+                                                submit=body.submit)
+        row, _ = access.access_referral(conn, person, referral_id)
+        return Answer({"id": row["id"], "version": row["version"], "state": row["state"],
+                       "priority": row["priority"], "categories": list(row["categories"])}, 201)
+
+    return idempotent(person, run)
 
 
 @api_bp.get("/referrals")
@@ -184,7 +212,7 @@ def get_referral(referral_id: int):
 
 @api_bp.get("/referrals/<int:referral_id>/status")
 @operation("The status of a referral your agency filed: state and updates, never case content",
-           tags=("referrals",), errors=(404,))
+           tags=("referrals",), errors=(404,), scope="referrals:read")
 def get_status(referral_id: int):
     actor = access.require_signed_in(g.actor)
     with transaction(actor) as conn:
