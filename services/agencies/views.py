@@ -12,7 +12,8 @@ from audit import AuditAction
 from services import access
 from services.agencies import actions, queries
 from services.api.spec import Strict, operation
-from services.auth.tokens import SCOPE_MEANINGS
+from services.auth import tokens
+from services.auth.tokens import AGENCY_SCOPES, SCOPE_MEANINGS
 from services.db import transaction
 from services.errors import NotFound
 from services.security import csrf
@@ -23,7 +24,7 @@ csrf.exempt(api_bp)
 Kind = Literal["school", "social_services", "police", "health", "psychology", "prosecutor", "ngo"]
 Role = Literal["caseworker", "supervisor", "oversight", "council", "agency_admin", "system_admin"]
 Language = Literal["kk", "ru", "en"]
-Scope = Literal["referrals:write", "referrals:read"]  # services.auth.tokens.AGENCY_SCOPES
+Scope = Literal[AGENCY_SCOPES]
 
 
 class AgencyIn(Strict):
@@ -91,6 +92,21 @@ class AgencyTokenIn(Strict):
 class AgencyTokenOut(Strict):
     id: int
     token: str
+
+
+class AgencyTokenInfo(Strict):
+    id: int
+    name: str
+    scopes: list[str]
+    created_by: int | None
+    created_at: str
+    expires_at: str | None
+    revoked_at: str | None
+    last_used_at: str | None
+
+
+class AgencyTokenList(Strict):
+    items: list[AgencyTokenInfo]
 
 
 def _agency_json(a):
@@ -195,6 +211,24 @@ def create_token(agency_id: int, body: AgencyTokenIn):
                                                     scopes=list(body.scopes),
                                                     expires_at=body.expires_at)
     return jsonify(id=token_id, token=raw), 201
+
+
+@api_bp.get("/agencies/<int:agency_id>/tokens")
+@operation("The agency's system tokens, live and revoked (never the tokens themselves)",
+           response=AgencyTokenList, tags=("tokens",), errors=(404,))
+def list_tokens(agency_id: int):
+    # A refusal is recorded against token administration (the catalogue has no listing of tokens).
+    actor = access.require_user_admin(g.actor, agency_id, AuditAction.TOKEN_ISSUED)
+    with transaction(actor) as conn:
+        rows = tokens.list_agency_tokens(conn, agency_id)
+
+    def at(value):
+        return value.isoformat() if value else None
+
+    return jsonify(items=[{"id": r["id"], "name": r["name"], "scopes": list(r["scopes"]),
+                           "created_by": r["created_by"], "created_at": at(r["created_at"]),
+                           "expires_at": at(r["expires_at"]), "revoked_at": at(r["revoked_at"]),
+                           "last_used_at": at(r["last_used_at"])} for r in rows])
 
 
 @api_bp.delete("/agencies/<int:agency_id>/tokens/<int:token_id>")

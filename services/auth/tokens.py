@@ -72,6 +72,14 @@ def resolve(conn, raw: str, *, now: datetime | None = None):
     return row
 
 
+def list_agency_tokens(conn, agency_id: int) -> list[dict]:
+    """An agency's system tokens, newest first: what they are, never the token or its hash."""
+    return conn.execute(
+        "SELECT id, name, scopes, created_by, created_at, expires_at, revoked_at, last_used_at"
+        " FROM api_tokens WHERE agency_id = %s AND kind = 'agency_system' ORDER BY id DESC",
+        (agency_id,)).fetchall()
+
+
 def revoke(conn, token_id: int) -> int:
     return conn.execute("UPDATE api_tokens SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL",
                         (token_id,)).rowcount

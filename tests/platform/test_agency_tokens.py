@@ -165,6 +165,18 @@ def test_an_expiry_in_the_past_is_refused(admin_api, core, admin_conn):
     assert admin_conn.execute("SELECT count(*) AS n FROM api_tokens").fetchone()["n"] == before
 
 
+def test_the_agency_admin_lists_the_agencys_tokens_and_no_one_elses(admin_api, app, core,
+                                                                     system):
+    listed = admin_api.get(f"/api/v1/agencies/{core.agencies['school'].id}/tokens")
+    assert listed.status_code == 200
+    mine = [t for t in listed.get_json()["items"] if t["id"] == system["id"]]
+    assert mine and mine[0]["scopes"] == sorted(AGENCY_SCOPES) and mine[0]["revoked_at"] is None
+    assert system["token"] not in listed.get_data(as_text=True)
+    assert "hash" not in listed.get_data(as_text=True)
+    other = Api(app.test_client(), core.users["social_admin"])
+    assert_problem(other.get(f"/api/v1/agencies/{core.agencies['school'].id}/tokens"), 404)
+
+
 def test_the_table_refuses_a_scope_outside_the_catalogue(admin_conn, core):
     with pytest.raises(psycopg.errors.CheckViolation):
         admin_conn.execute("INSERT INTO api_tokens (token_hash, kind, agency_id, name, scopes)"
