@@ -1,6 +1,7 @@
 """Who is making this request: a browser session, a Bearer token, or nobody.
 
 Sets ``g.actor`` (an ``audit.Actor``) and ``g.user`` (a dict for templates) before every request.
+An agency-system token reaches only the API operations that declare its scope (``require_scope``).
 """
 from __future__ import annotations
 
