@@ -250,6 +250,24 @@ def test_a_system_files_and_submits_in_a_persons_name(client, core, person, syst
     assert mine["observation"] == body["observation"] and mine["referrer_restricted"] is False
 
 
+def test_the_person_is_notified_in_their_list(app, client, core, person, system, admin_conn):
+    from services.notifications import delivery
+
+    child = create_child(person)
+    filed = client.post("/api/v1/referrals", json=for_person(core, child["id"]),
+                        headers=system["headers"]).get_json()
+    [row] = admin_conn.execute("SELECT id FROM outbox WHERE topic = 'referral.filed_in_your_name'"
+                               " AND payload->>'referral_id' = %s", (str(filed["id"]),)).fetchall()
+    with app.app_context():
+        assert delivery.deliver(app.extensions["qorgau_db"], row["id"], smtp_url=None,
+                                mail_from="qorgau@localhost", base_url="http://localhost") == "delivered"
+    listed = person.get("/api/v1/notifications").get_json()["items"]
+    mine = [n for n in listed if n.get("subject_id") == filed["id"]
+            and n.get("kind") == "referral.filed_in_your_name"]
+    assert len(mine) == 1, listed
+    assert mine[0]["subject_type"] == "referral"
+
+
 def test_a_draft_in_a_persons_name_is_theirs_to_finish(client, core, person, system, admin_conn):
     child = create_child(person)
     body = for_person(core, child["id"], submit=False)
