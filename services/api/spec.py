@@ -172,6 +172,9 @@ PROBLEM_SCHEMA = {
         "errors": {"type": "array", "items": {"type": "object", "properties": {
             "field": {"type": "string"}, "message": {"type": "string"}}}},
         "request_id": {"type": "string"},
+        "required_scope": {"type": ["string", "null"],
+                           "description": "403 to an agency-system token: the scope the operation "
+                                          "needs (null: people only)"},
     },
     "required": ["type", "title", "status"],
 }
