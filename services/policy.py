@@ -1,8 +1,8 @@
 """The access policy as pure decisions: role × relationship × sensitivity (DESIGN.md §4).
 
 These functions take an actor and facts (ids and states, no content) and answer yes or no. They
-mirror, rule for rule, the row-level security of migrations/versions/0004_core.py (reads) and
-0009_write_policies.py (writes);
+mirror, rule for rule, the row-level security of migrations/versions/0004_core.py as revised by
+0009_read_speed.py (reads: ``qorgau_can_read_*`` per row) and 0009_write_policies.py (writes);
 tests/access/ checks that the two agree on generated worlds. ``services.access`` loads the facts
 and is the only caller in the application.
 """

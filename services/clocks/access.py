@@ -1,6 +1,7 @@
 """Who may see a clock or escalation, and who stands on its ladder (DESIGN.md §3, §4).
 
-``may_see`` mirrors ``clocks_may_see`` of migrations/versions/0003_clocks.py rule for rule, so
+``may_see`` mirrors ``clocks_may_see`` of migrations/versions/0003_clocks.py (spelt out in the
+clocks and escalations read policies by 0009_read_speed.py) rule for rule, so
 the application refuses what row-level security would refuse; each condition is on its own line.
 """
 from __future__ import annotations
