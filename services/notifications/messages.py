@@ -136,6 +136,10 @@ SUBJECTS = {
     "disagreement": {"en": "disagreement no. {id}", "ru": "разногласие № {id}",
                      "kk": "№ {id} келіспеушілік"},
     "feedback": {"en": "feedback no. {id}", "ru": "ответ № {id}", "kk": "№ {id} жауап"},
+    "approval": {"en": "approval request no. {id}", "ru": "запрос на утверждение № {id}",
+                 "kk": "№ {id} бекіту сұрауы"},
+    "grant": {"en": "emergency access no. {id}", "ru": "экстренный доступ № {id}",
+              "kk": "№ {id} шұғыл қолжетімділік"},
 }
 
 LABELS = {

@@ -38,3 +38,15 @@ def test_a_referral_notice_is_titled_in_the_recipients_language():
     assert messages.title("referral.received", "kk", {}) == "Ұйымыңызға жаңа хабарлама түсті"
     assert messages.title("referral.received", "ru", {}).startswith("В вашу организацию")
     assert messages.title("approval.requested", "en", {}) == "A decision is waiting for your approval"
+
+
+def test_every_subject_a_notification_can_name_reads_in_each_language():
+    from services.clocks.records import SUBJECT_TYPES
+    from services.notifications.delivery import REF_SUBJECTS
+
+    kinds = set(SUBJECT_TYPES) | {kind for _, kind in REF_SUBJECTS}
+    assert {"approval", "grant"} <= kinds
+    for kind in kinds:
+        assert set(messages.SUBJECTS[kind]) == set(messages.LANGUAGES), kind
+        for lang in messages.LANGUAGES:
+            assert "7" in messages.subject_label(kind, 7, lang), (kind, lang)
