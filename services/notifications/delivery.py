@@ -75,7 +75,8 @@ def compose(conn, row: dict) -> Notice:
 
 def deliver(db, outbox_id: int, *, smtp_url: str | None, mail_from: str, base_url: str,
             max_attempts: int = outbox.MAX_ATTEMPTS) -> str:
-    """Deliver one outbox row; 'delivered', 'done' (earlier), 'retry', 'dead' or 'missing'."""
+    """Deliver one outbox row; 'delivered', 'done' (already, by this or another copy of the
+    task), 'retry', 'dead' or 'missing'."""
     with db.transaction(SYSTEM) as conn:
         row = outbox.lock(conn, outbox_id)
         if row is None:
@@ -92,7 +93,11 @@ def deliver(db, outbox_id: int, *, smtp_url: str | None, mail_from: str, base_ur
                          details={"kind": notice.kind, "user_count": added, "channel": "in_app"})
     failures = send_emails(db, notice, smtp_url=smtp_url, mail_from=mail_from, base_url=base_url)
     with db.transaction(SYSTEM) as conn:
-        outbox.lock(conn, outbox_id)
+        row = outbox.lock(conn, outbox_id)
+        if row["delivered_at"] or row["dead_at"]:
+            # Another copy of the task (the row published twice) finished it while this one was
+            # sending: its outcome stands, and a delivered or dead row does not change.
+            return "done"
         if not failures:
             outbox.mark_delivered(conn, outbox_id)
             return "delivered"
