@@ -6,6 +6,7 @@ child data is recorded).
 """
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime
 
 import audit
@@ -13,6 +14,14 @@ from audit import Actor, AuditAction
 from services import access, policy
 from services.cases import queries
 from services.cases.records import Case, Entry, allowed_transitions, can_request_closure
+
+
+_CASE_FIELDS = tuple(f.name for f in fields(Case))
+
+
+def case_of(row: dict) -> Case:
+    """The ``Case`` in a row of ``cases`` read whole (``SELECT *``, as ``access.access_case`` does)."""
+    return Case(**{name: row[name] for name in _CASE_FIELDS})
 
 
 def case_document(conn, case: Case, facts: policy.CaseFacts, *, actor: Actor) -> dict:

@@ -278,8 +278,11 @@ def list_cases(query: CaseQuery):
 @operation("A case: state, lead and participating agencies, assigned workers, referrals",
            response=CaseOut, tags=("cases",), errors=(404,))
 def get_case(case_id: int):
-    with _case(case_id, AuditAction.CASE_VIEWED, policy.READ) as (actor, conn, facts):
-        case = queries.get_case(conn, case_id)
+    actor = access.require_signed_in(g.actor)
+    with transaction(actor) as conn:
+        row, facts = access.access_case(conn, actor, case_id, policy.READ,
+                                        attempted=AuditAction.CASE_VIEWED)
+        case = reads.case_of(row)  # the row access_case read: not read a second time
         document = reads.view_case(conn, case, facts, actor=actor)
     response = jsonify(document)
     response.headers["ETag"] = f'"{case.version}"'
