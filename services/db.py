@@ -3,14 +3,26 @@
 ``transaction(actor=...)`` sets the acting user, agency and roles with ``set_config(..., true)``,
 so the identity is local to the transaction and can never leak to the next borrower of a pooled
 connection. Row-level security policies read these settings.
+
+A connection is used without a query to test it first: ``ended_while_idle`` asks the socket
+whether PostgreSQL has closed it (a terminated backend, a restart). If BEGIN or the identity, which
+``Database.begin`` sends first, still finds it broken, nothing has been done in it yet, so the pool
+drops it and the transaction starts again on another connection at once (the pool's own check
+would wait a second before trying the next one).
+
+Within a request, authentication reads the token in the request's first transaction
+(``begin_request``): the view's ``transaction(actor)`` continues it with the actor set, so an API
+request costs one transaction, not two.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
+import select
+import sys
+from contextlib import ExitStack, contextmanager
 from typing import Iterator
 
 import psycopg
-from flask import current_app
+from flask import current_app, g, has_request_context
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
@@ -29,7 +41,6 @@ class Database:
             max_size=max_size,
             open=False,
             kwargs={"row_factory": dict_row, "autocommit": False},
-            check=ConnectionPool.check_connection,
             timeout=10,
             name="qorgau",
         )
@@ -49,10 +60,45 @@ class Database:
     @contextmanager
     def transaction(self, actor: Actor | None = None) -> Iterator[psycopg.Connection]:
         """One transaction on a pooled connection, with the acting identity set for RLS."""
-        with self.pool.connection() as conn:
-            with conn.transaction():
+        conn, rest = self.begin(actor)
+        with rest:
+            yield conn
+
+    def begin(self, actor: Actor | None = None) -> tuple[psycopg.Connection, ExitStack]:
+        """(connection, the rest of its transaction): BEGIN and the identity set, on a connection
+        that answered them. Exiting ``rest`` commits (rolls back, on an exception) and returns the
+        connection to the pool; the caller must exit it."""
+        for attempt in range(self.pool.max_size + 1):
+            rest = ExitStack()
+            conn = rest.enter_context(self.pool.connection())
+            if ended_while_idle(conn):
+                rest.close()  # closed: the pool replaces it
+                continue
+            try:
+                rest.enter_context(conn.transaction())
                 set_actor(conn, actor)
-                yield conn
+            except psycopg.OperationalError:
+                rest.__exit__(*sys.exc_info())  # a broken connection goes back to be replaced
+                if not conn.broken or attempt == self.pool.max_size:
+                    raise
+                continue
+            except BaseException:
+                rest.__exit__(*sys.exc_info())
+                raise
+            return conn, rest
+        raise AssertionError("unreachable")
+
+
+def ended_while_idle(conn: psycopg.Connection) -> bool:
+    """Whether PostgreSQL has ended this idle connection (a terminated backend, a restart), found
+    without a round trip: an idle connection has nothing to read, so a readable socket means its
+    FATAL message or its closing has arrived. Such a connection is closed here."""
+    if conn.closed:
+        return True
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    if readable:
+        conn.close()
+    return bool(readable)
 
 
 def set_actor(conn: psycopg.Connection, actor: Actor | None) -> None:
@@ -92,6 +138,7 @@ def init_app(app) -> None:
     db = Database(settings.app_database_url, min_size=settings.pool_min, max_size=settings.pool_max)
     db.open()
     app.extensions["qorgau_db"] = db
+    app.teardown_request(end_request)
 
 
 def get_db() -> Database:
@@ -100,6 +147,38 @@ def get_db() -> Database:
 
 @contextmanager
 def transaction(actor: Actor | None = None) -> Iterator[psycopg.Connection]:
-    """A transaction on the current app's pool; see ``Database.transaction``."""
-    with get_db().transaction(actor) as conn:
+    """A transaction on the current app's pool; see ``Database.transaction``.
+
+    The first one a request opens continues the transaction authentication began (``begin_request``),
+    with ``actor`` set in place of the identity it ran under; later and nested ones are new
+    transactions on their own connections (a denial recorded while the caller's work rolls back)."""
+    held = g.pop(_HELD, None) if has_request_context() else None
+    if held is None:
+        with get_db().transaction(actor) as conn:
+            yield conn
+        return
+    conn, rest = held
+    with rest:
+        set_actor(conn, actor)
         yield conn
+
+
+_HELD = "_qorgau_request_transaction"
+
+
+def begin_request() -> psycopg.Connection:
+    """Begin this request's first transaction now, as the system with no user; the request's
+    first ``transaction(actor)`` continues it. If the request opens none, ``end_request`` commits
+    it when the request ends."""
+    end_request()
+    conn, rest = get_db().begin(None)
+    g.setdefault(_HELD, (conn, rest))
+    return conn
+
+
+def end_request(exc: BaseException | None = None) -> None:
+    """Finish the transaction ``begin_request`` left, if nothing continued it: committed, or
+    rolled back if the request failed with ``exc``."""
+    held = g.pop(_HELD, None) if has_request_context() else None
+    if held is not None:
+        held[1].__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)

@@ -15,10 +15,11 @@ import audit
 from audit import Actor, AuditAction
 from audit import context as audit_context
 from services.agencies import queries
+from services.agencies.records import User
 from services.api import spec
 from services.auth import sessions, tokens
 from services.auth.signin import actor_for
-from services.db import transaction
+from services.db import begin_request, end_request, transaction
 from services.errors import AuthenticationRequired
 
 
@@ -40,25 +41,29 @@ def load_identity() -> None:
 
 
 def _from_bearer(header: str) -> None:
+    """The token's actor. The token is read in the request's first transaction (``begin_request``),
+    which the view continues with that actor set: one transaction per request, not two."""
     scheme, _, raw = header.partition(" ")
     if scheme.lower() != "bearer" or not raw.strip():
         raise AuthenticationRequired("Use the header 'Authorization: Bearer <token>'.",
                                      field="Authorization")
-    with transaction() as conn:
-        row = tokens.resolve(conn, raw.strip())
-        if row is None:
-            raise AuthenticationRequired("The token is unknown, expired or revoked.",
-                                         field="Authorization")
-        if row["kind"] == "personal":
-            user = queries.get_user(conn, row["user_id"])
-            g.actor = actor_for(user, mfa=row["mfa"])
-            g.user = {"id": user.id, "username": user.username, "full_name": user.full_name,
-                      "preferred_language": user.preferred_language}
-        else:
-            g.actor = Actor(user_id=None, agency_id=row["agency_id"],
-                            roles=frozenset(f"scope:{s}" for s in row["scopes"]),
-                            username=f"agency-token-{row['id']}", region_id=row["region_id"],
-                            kind="agency_system", mfa=False)
+    conn = begin_request()
+    row = tokens.resolve(conn, raw.strip())
+    if row is None or (row["kind"] == "personal" and row["person"] is None):
+        end_request()
+        raise AuthenticationRequired("The token is unknown, expired or revoked.",
+                                     field="Authorization")
+    if row["kind"] == "personal":
+        person = row["person"]
+        user = User(**{**person, "roles": tuple(person["roles"])})
+        g.actor = actor_for(user, mfa=row["mfa"])
+        g.user = {"id": user.id, "username": user.username, "full_name": user.full_name,
+                  "preferred_language": user.preferred_language}
+    else:
+        g.actor = Actor(user_id=None, agency_id=row["agency_id"],
+                        roles=frozenset(f"scope:{s}" for s in row["scopes"]),
+                        username=f"agency-token-{row['id']}", region_id=row["region_id"],
+                        kind="agency_system", mfa=False)
     audit_context.update(auth_strength="token", session_ref=f"token:{row['id']}")
 
 

@@ -8,6 +8,8 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta, timezone
 
+from services.agencies.queries import USER_SELECT
+
 PREFIX = "qg_"
 # What an agency's own system may do with a token of its agency (DESIGN.md §7). A system never
 # sees more than its agency's staff: it acts for one named person of the agency, or reads the
@@ -52,23 +54,31 @@ def create_agency_token(conn, agency_id: int, *, name: str, scopes: list[str], c
 
 
 def resolve(conn, raw: str, *, now: datetime | None = None):
-    """The live token row for ``raw`` (joined with its user and agency), or None."""
+    """The live token row for ``raw`` (joined with its agency), or None. A personal token's row
+    carries its user as ``person`` (the columns of ``services.agencies.queries.USER_SELECT``),
+    read in the same statement.
+
+    Its use is noted at most once per ``TOUCH_EVERY``, and never waited for: when another request
+    holds the token's row (noting the same use), this one leaves it to that one."""
     if not raw.startswith(PREFIX) or len(raw) > 100:
         return None
     now = now or datetime.now(timezone.utc)
     row = conn.execute(
-        """SELECT t.id, t.kind, t.user_id, t.agency_id, t.scopes, t.mfa, t.expires_at, t.last_used_at,
-                  a.region_id
-             FROM api_tokens t
-             JOIN agencies a ON a.id = t.agency_id AND a.is_active
-             LEFT JOIN users u ON u.id = t.user_id
-            WHERE t.token_hash = %s AND t.revoked_at IS NULL
-              AND (t.expires_at IS NULL OR t.expires_at > %s)
-              AND (t.user_id IS NULL OR u.disabled_at IS NULL)""",
+        f"""SELECT t.id, t.kind, t.user_id, t.agency_id, t.scopes, t.mfa, t.expires_at, t.last_used_at,
+                   a.region_id, to_jsonb(p) AS person
+              FROM api_tokens t
+              JOIN agencies a ON a.id = t.agency_id AND a.is_active
+              LEFT JOIN users u ON u.id = t.user_id
+              LEFT JOIN LATERAL ({USER_SELECT} WHERE u.id = t.user_id) p ON true
+             WHERE t.token_hash = %s AND t.revoked_at IS NULL
+               AND (t.expires_at IS NULL OR t.expires_at > %s)
+               AND (t.user_id IS NULL OR u.disabled_at IS NULL)""",
         (_hash(raw), now),
     ).fetchone()
     if row and (row["last_used_at"] is None or now - row["last_used_at"] > TOUCH_EVERY):
-        conn.execute("UPDATE api_tokens SET last_used_at = %s WHERE id = %s", (now, row["id"]))
+        conn.execute("UPDATE api_tokens SET last_used_at = %s"
+                     " WHERE id = (SELECT id FROM api_tokens WHERE id = %s FOR UPDATE SKIP LOCKED)",
+                     (now, row["id"]))
     return row
 
 
