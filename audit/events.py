@@ -122,6 +122,8 @@ class AuditAction(str, enum.Enum):
     INSTRUCTION_ANSWER_VIEWED = "instruction_answer_viewed"
     CASE_REVIEW_RECORDED = "case_review_recorded"
     IDEMPOTENCY_KEYS_PURGED = "idempotency_keys_purged"
+    # Statistics: aggregates for oversight and the council, never child data
+    STATISTICS_VIEWED = "statistics_viewed"
 
 
 class Outcome(str, enum.Enum):

@@ -82,6 +82,11 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(children_views.api_bp)
     app.register_blueprint(referrals_views.api_bp)
     app.register_blueprint(api_views.bp)
+    from services.statistics import views as statistics_views
+    from services.web import statistics as statistics_pages
+
+    app.register_blueprint(statistics_views.api_bp)
+    app.register_blueprint(statistics_pages.bp)
     # Clocks: deadlines, escalations, disagreements, notifications (and `flask outbox relay`).
     from services.clocks import admin_views as clock_admin_views, views as clock_views
     from services.notifications import views as notification_views

@@ -33,6 +33,7 @@ ITEMS = (
     NavItem("supervisor.approvals", _l("Approvals"), frozenset({"supervisor"})),
     NavItem("supervisor.grants", _l("Emergency access reviews"), frozenset({"supervisor", "oversight"})),
     NavItem("reports.index", _l("Audit reports"), frozenset({"oversight", "supervisor"})),
+    NavItem("statistics_web.statistics", _l("Statistics"), frozenset({"oversight", "council"})),
     NavItem("web.notifications.inbox", _l("Notifications"),
             PRACTITIONERS | {"oversight", "agency_admin", "system_admin"}),
     NavItem("admin.agency_users", _l("Users"), frozenset({"agency_admin"})),
