@@ -14,6 +14,8 @@ PAGES = [
     PageType("admin-calendar", "sysadmin", "/admin/regions/calendar"),
     PageType("admin-deadline-policy", "sysadmin", "/admin/regions/deadline-policy"),
     PageType("admin-dead-letters", "sysadmin", "/admin/outbox/dead"),
+    PageType("statistics-council", "secretary.council", "/statistics"),
+    PageType("statistics-oversight", "prosecutor.mng", "/statistics"),
     PageType("not-found", "worker.social", "/no/such/page"),
 ]
 
