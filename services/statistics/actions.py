@@ -23,8 +23,10 @@ def read_statistics(conn, period: Period, *, actor: Actor, reader: str, district
     codes = {d["id"]: d["code"] for d in all_districts}
     exact = reader == "oversight"
 
-    rows = queries.referrals(conn, region_id, period, district_id)
-    shown = [d["code"] for d in all_districts if district is None or d["id"] == district_id]
+    # The referrals are always suppressed as one cube over every district and a district's slice
+    # taken afterwards, so a district's cell is hidden exactly where it is in the region's cube.
+    rows = queries.referrals(conn, region_id, period, None)
+    shown = [d["code"] for d in all_districts]
     if any(not r["district_all"] and r["district_id"] not in codes for r in rows):
         shown.append(UNKNOWN_DISTRICT)
     referrals = _table(("week", "district", "category"),
@@ -32,17 +34,22 @@ def read_statistics(conn, period: Period, *, actor: Actor, reader: str, district
                        {(None if r["week_all"] else iso_week(r["week"]),
                          None if r["district_all"] else codes.get(r["district_id"], UNKNOWN_DISTRICT),
                          None if r["category_all"] else r["category"]): r["referrals"] for r in rows})
+    # The other tables have no district dimension: for the council they stay region-wide, since a
+    # district's figure subtracted from the region's would give the rest of the region's.
+    scoped = district_id if exact else None
     outcomes = _table(("priority", "outcome"), (PRIORITIES, OUTCOMES),
                       {(None if r["priority_all"] else r["priority"],
                         None if r["outcome_all"] else r["outcome"]): r["referrals"]
-                       for r in queries.outcomes(conn, region_id, period, district_id)})
+                       for r in queries.outcomes(conn, region_id, period, scoped)})
     compliance = _table(("clock_kind", "status"), (CLOCK_KINDS, CLOCK_STATUSES),
                         {(None if r["kind_all"] else r["kind"],
                           None if r["status_all"] else r["status"]): r["clocks"]
-                         for r in queries.compliance(conn, region_id, period, district_id)})
-    contacts = _first_contact(queries.first_contact(conn, region_id, period, district_id), exact)
+                         for r in queries.compliance(conn, region_id, period, scoped)})
+    contacts = _first_contact(queries.first_contact(conn, region_id, period, scoped), exact)
     if not exact:
         referrals, outcomes, compliance = suppress(referrals), suppress(outcomes), suppress(compliance)
+    if district is not None:
+        referrals = referrals.slice(1, district["code"])
     audit.record(conn, actor=actor, action=AuditAction.STATISTICS_VIEWED, object_type="statistics",
                  object_id=region_id, purpose=reader,
                  details={"period_start": period.start.isoformat(), "period_end": period.end.isoformat(),
@@ -52,7 +59,8 @@ def read_statistics(conn, period: Period, *, actor: Actor, reader: str, district
                      object_id=region_id, purpose="statistics",
                      details={"report": "statistics", "format": "csv", "district_id": district_id})
     return Statistics(period, region_id, exact, [{"code": d["code"], "name": d["name"]} for d in all_districts],
-                      referrals, outcomes, compliance, contacts)
+                      referrals, outcomes, compliance, contacts,
+                      district_narrows_all=district is None or exact)
 
 
 def _table(dimensions: tuple[str, ...], values: tuple[tuple, ...], found: dict) -> Table:

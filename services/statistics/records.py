@@ -56,6 +56,12 @@ class Table:
     def get(self, *key) -> int | None:
         return self.cells.get(tuple(key))
 
+    def slice(self, dimension: int, value) -> "Table":
+        """The cells whose key has ``value`` in ``dimension`` (its margins over it left out)."""
+        values = tuple((value,) if i == dimension else v for i, v in enumerate(self.values))
+        return Table(self.dimensions, values,
+                     {k: v for k, v in self.cells.items() if k[dimension] == value})
+
     def rows(self) -> list[dict]:
         """Every cell as a dict: the dimensions' keys (None: all), ``count`` and ``suppressed``."""
         return [{**dict(zip(self.dimensions, key)), "count": value, "suppressed": value is None}
@@ -80,6 +86,7 @@ class Statistics:
     outcomes: Table  # priority × outcome
     compliance: Table  # clock kind × status
     first_contact: list[FirstContact]
+    district_narrows_all: bool = True  # False: the district narrows the referral tables only
 
 
 __all__ = ["ALL", "CATEGORIES", "PRIORITIES", "OUTCOMES", "CLOCK_STATUSES", "CLOCK_KINDS",

@@ -66,6 +66,9 @@ class PeriodOut(Strict):
 class StatisticsOut(Strict):
     period: PeriodOut
     exact: bool = Field(description="false: counts below 5 and complementary cells are suppressed")
+    district_narrows_all: bool = Field(description="false (the council asking for a district): "
+                                                   "outcomes, compliance and first contact are "
+                                                   "for the whole region")
     suppression_threshold: int
     districts: list[dict]
     referrals: list[ReferralCell]
@@ -95,7 +98,8 @@ def as_json(stats: Statistics) -> dict:
     return {
         "period": {"from": stats.period.start.isoformat(), "to": stats.period.end.isoformat(),
                    "district": stats.period.district},
-        "exact": stats.exact, "suppression_threshold": 5, "districts": stats.districts,
+        "exact": stats.exact, "district_narrows_all": stats.district_narrows_all,
+        "suppression_threshold": 5, "districts": stats.districts,
         "referrals": stats.referrals.rows(), "outcomes": stats.outcomes.rows(),
         "compliance": stats.compliance.rows(),
         "first_contact": [{"priority": r.priority, "contacts": r.contacts,

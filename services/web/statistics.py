@@ -76,14 +76,14 @@ def statistics():
 def _views(stats) -> dict:
     """What the template draws: table rows and chart geometry, figures as shown to the reader."""
     refs, weeks = stats.referrals, stats.referrals.values[0]
-    shown_districts = stats.referrals.values[1]
+    shown_districts, chosen = stats.referrals.values[1], stats.period.district
     names = {d["code"]: d["name"] for d in stats.districts}
-    by_week = [{"label": w, "cells": [_shown(refs.get(w, None, c)) for c in CATEGORIES],
-                "total": _shown(refs.get(w, None, None))} for w in weeks]
+    by_week = [{"label": w, "cells": [_shown(refs.get(w, chosen, c)) for c in CATEGORIES],
+                "total": _shown(refs.get(w, chosen, None))} for w in weeks]
     by_district = [{"label": names.get(d, _("District not recorded")),
                     "cells": [_shown(refs.get(None, d, c)) for c in CATEGORIES],
                     "total": _shown(refs.get(None, d, None))} for d in shown_districts]
-    category_totals = [_shown(refs.get(None, None, c)) for c in CATEGORIES]
+    category_totals = [_shown(refs.get(None, chosen, c)) for c in CATEGORIES]
     outcomes = [{"label": labels.label(labels.PRIORITIES, p),
                  "cells": [_shown(stats.outcomes.get(p, o)) for o in OUTCOMES],
                  "total": _shown(stats.outcomes.get(p, None))} for p in (*PRIORITIES, None)]
@@ -96,10 +96,10 @@ def _views(stats) -> dict:
     status_labels = {"on_time": _("On time"), "late": _("Late"), "open_overdue": _("Open and overdue")}
     return {
         "by_week": by_week, "by_district": by_district, "category_totals": category_totals,
-        "grand_total": _shown(refs.get(None, None, None)),
+        "grand_total": _shown(refs.get(None, chosen, None)),
         "outcomes": outcomes, "compliance": compliance, "status_labels": status_labels,
         "categories": CATEGORIES, "outcome_codes": OUTCOMES, "statuses": CLOCK_STATUSES,
-        "week_chart": bar_chart([(w, refs.get(w, None, None)) for w in weeks]),
+        "week_chart": bar_chart([(w, refs.get(w, chosen, None)) for w in weeks]),
         "compliance_chart": bar_chart([(status_labels[s], stats.compliance.get(None, s))
                                        for s in CLOCK_STATUSES]),
         "contact_chart": bar_chart([(labels.label(labels.PRIORITIES, r.priority), r.median_hours)

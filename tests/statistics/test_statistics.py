@@ -51,8 +51,22 @@ def test_oversight_reads_the_exact_figures_of_the_region(api, sw):
 def test_a_district_narrows_every_figure(api, sw):
     body = api("oversight").get(f"/api/v1/statistics?{PERIOD}&district=d2").get_json()
     refs = _cells(body, "referrals", ("week", "district", "category"))
-    assert refs[(None, None, None)] == 6
+    assert refs[(None, "d2", None)] == 6
+    assert {district for _, district, _ in refs} == {"d2"}
+    assert body["district_narrows_all"] is True
     assert _cells(body, "compliance", ("clock_kind", "status"))[(None, None)] == 0
+
+
+def test_for_the_council_a_district_is_a_slice_of_the_regions_suppressed_figures(api, sw):
+    region = api("council").get(f"/api/v1/statistics?{PERIOD}").get_json()
+    district = api("council").get(f"/api/v1/statistics?{PERIOD}&district=d1").get_json()
+    whole = _cells(region, "referrals", ("week", "district", "category"))
+    part = _cells(district, "referrals", ("week", "district", "category"))
+    assert part == {key: value for key, value in whole.items() if key[1] == "d1"}
+    # The other tables stay region-wide: the region's minus a district's would give the rest.
+    assert district["district_narrows_all"] is False
+    assert district["outcomes"] == region["outcomes"]
+    assert district["compliance"] == region["compliance"]
 
 
 def test_the_council_sees_a_count_of_three_as_less_than_five(api, sw):
