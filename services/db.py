@@ -17,7 +17,6 @@ request costs one transaction, not two.
 from __future__ import annotations
 
 import select
-import sys
 from contextlib import ExitStack, contextmanager
 from typing import Iterator
 
@@ -65,9 +64,9 @@ class Database:
             yield conn
 
     def begin(self, actor: Actor | None = None) -> tuple[psycopg.Connection, ExitStack]:
-        """(connection, the rest of its transaction): BEGIN and the identity set, on a connection
-        that answered them. Exiting ``rest`` commits (rolls back, on an exception) and returns the
-        connection to the pool; the caller must exit it."""
+        """(connection, the rest of its transaction): the transaction begun and the identity set
+        in one round trip, on a connection that answered them. Exiting ``rest`` commits (rolls
+        back, on an exception) and returns the connection to the pool; the caller must exit it."""
         for attempt in range(self.pool.max_size + 1):
             rest = ExitStack()
             conn = rest.enter_context(self.pool.connection())
@@ -75,18 +74,31 @@ class Database:
                 rest.close()  # closed: the pool replaces it
                 continue
             try:
-                rest.enter_context(conn.transaction())
-                set_actor(conn, actor)
+                with conn.pipeline():  # psycopg sends its BEGIN with the statement, not before it
+                    set_actor(conn, actor)
             except psycopg.OperationalError:
-                rest.__exit__(*sys.exc_info())  # a broken connection goes back to be replaced
+                rest.close()  # a broken connection goes back to the pool, which replaces it
                 if not conn.broken or attempt == self.pool.max_size:
                     raise
                 continue
             except BaseException:
-                rest.__exit__(*sys.exc_info())
+                rest.close()
                 raise
+            rest.enter_context(_committed(conn))
             return conn, rest
         raise AssertionError("unreachable")
+
+
+@contextmanager
+def _committed(conn: psycopg.Connection) -> Iterator[None]:
+    """End the transaction ``begin`` opened: commit, or roll back if the block raised."""
+    try:
+        yield
+    except BaseException:
+        if not conn.broken and not conn.closed:
+            conn.rollback()
+        raise
+    conn.commit()
 
 
 def ended_while_idle(conn: psycopg.Connection) -> bool:
