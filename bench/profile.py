@@ -10,7 +10,8 @@
 Prints the functions with the largest inclusive share of samples (Qorgau's own code) and the
 plans; bench/RESULTS.md quotes them. ``--statements`` sends each measured request (case read,
 the two queues, filing) through the app in this process and prints how many SQL statements it
-sent, of which kind, and its median time over a few repetitions.
+sent (not counting BEGIN and COMMIT), of which kind, in how many transactions, and its median
+time over a few repetitions.
 """
 from __future__ import annotations
 
@@ -119,7 +120,7 @@ def count_statements(world, repeats: int = 20) -> None:
                 headers = {"Authorization": "Bearer " + token}
                 if method == "POST":
                     headers["Idempotency-Key"] = f"profile-{time.time_ns()}-{i}"
-                with scenarios.sent_statements() as sent:
+                with scenarios.begun_transactions() as begun, scenarios.sent_statements() as sent:
                     t = time.perf_counter()
                     response = client.open(path, method=method, headers=headers,
                                            json=body if method == "POST" else None)
@@ -128,7 +129,8 @@ def count_statements(world, repeats: int = 20) -> None:
                     raise RuntimeError(f"{method} {path}: {response.status_code} "
                                        f"{response.get_data(as_text=True)[:300]}")
             kinds = collections.Counter((text.split() or ["(empty)"])[0].upper() for text, _ in sent)
-            print(f"{label}: {len(sent)} statements ({dict(kinds)}), median {statistics.median(times):.1f} ms")
+            print(f"{label}: {len(sent)} statements ({dict(kinds)}) in {len(begun)} transaction(s),"
+                  f" median {statistics.median(times):.1f} ms")
             if "-v" in sys.argv[1:]:
                 print("".join(f"    {' '.join(text.split())[:150]}\n" for text, _ in sent))
     finally:

@@ -224,6 +224,32 @@ def sent_statements():
         psycopg.Cursor.execute = original
 
 
+@contextmanager
+def begun_transactions():
+    """A list that gains one entry per transaction begun in this process meanwhile: each
+    ``Connection.transaction()`` or statement that finds its connection outside a transaction
+    (psycopg then sends BEGIN first, which no cursor sees)."""
+    begun: list[int] = []
+    idle = psycopg.pq.TransactionStatus.IDLE
+    transaction, execute = psycopg.Connection.transaction, psycopg.Cursor.execute
+
+    def spy_transaction(self, *args, **kwargs):
+        if self.info.transaction_status == idle:
+            begun.append(self.info.backend_pid)
+        return transaction(self, *args, **kwargs)
+
+    def spy_execute(self, *args, **kwargs):
+        if self.connection.info.transaction_status == idle:
+            begun.append(self.connection.info.backend_pid)
+        return execute(self, *args, **kwargs)
+
+    psycopg.Connection.transaction, psycopg.Cursor.execute = spy_transaction, spy_execute
+    try:
+        yield begun
+    finally:
+        psycopg.Connection.transaction, psycopg.Cursor.execute = transaction, execute
+
+
 def _replay(conn, statements, rounds: int) -> list[float]:
     """Milliseconds per replay of ``statements`` in one transaction, ``rounds`` times."""
     times = []

@@ -8,13 +8,11 @@ transaction, failed, or never opened one; and a revoked token stops working on t
 """
 from __future__ import annotations
 
-import collections
 from contextlib import contextmanager
 
-import psycopg
 import pytest
 
-from bench.scenarios import sent_statements
+from bench.scenarios import begun_transactions, sent_statements
 from services import db as database
 from services.auth import tokens
 from tests.case_factories import Api, make_case, make_case_world
@@ -35,22 +33,9 @@ def reader(app, cw):
 
 @contextmanager
 def counted():
-    """(statements, transactions begun) in this process meanwhile; statements as sent through a
-    cursor (BEGIN and COMMIT are not), transactions as opened by ``Connection.transaction``."""
-    begun = collections.Counter()
-    original = psycopg.Connection.transaction
-
-    def spy(self, *args, **kwargs):
-        if self.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-            begun["transactions"] += 1
-        return original(self, *args, **kwargs)
-
-    psycopg.Connection.transaction = spy
-    try:
-        with sent_statements() as sent:
-            yield sent, begun
-    finally:
-        psycopg.Connection.transaction = original
+    """(statements sent through a cursor, transactions begun) in this process meanwhile."""
+    with begun_transactions() as begun, sent_statements() as sent:
+        yield sent, begun
 
 
 def identity_of_idle_connections(app) -> set:
@@ -73,7 +58,7 @@ def test_a_case_read_is_one_transaction_of_seven_statements(app, cw, reader, adm
     # the system's identity, the token with its user, the reader's identity, the facts, the case,
     # its agencies and referrals, the audit event; no empty statement testing the connection
     assert len(texts) == 7, texts
-    assert begun["transactions"] == 1
+    assert len(begun) == 1
     assert sum("FROM cases" in t for t in texts) == 1
     assert sum("api_tokens" in t for t in texts) == 1
     assert texts[-1].startswith("INSERT INTO audit.events")
