@@ -185,7 +185,7 @@ def test_the_table_refuses_a_scope_outside_the_catalogue(admin_conn, core):
 
 
 def test_the_migration_withdraws_the_old_scopes_from_stored_tokens(fresh_db_url):
-    downgrade(fresh_db_url, "0011_agency_systems@-1")
+    downgrade(fresh_db_url, "0010_merge")  # the revision 0011_agency_systems grew from
     with psycopg.connect(fresh_db_url, autocommit=True) as conn:
         conn.execute("INSERT INTO regions (code, name) VALUES ('rr', 'R')")
         conn.execute("INSERT INTO agencies (code, name, kind, region_id)"
