@@ -98,10 +98,15 @@ def default_period(today: date) -> Period:
     return Period(today - timedelta(days=DEFAULT_DAYS - 1), today)
 
 
+# Why a period is refused: code → the API's message (the page shows its own translation).
+PERIOD_PROBLEMS = {"end_before_start": "The end date is before the start date.",
+                   "too_long": "A period may be at most two years long."}
+
+
 def period_problem(start: date, end: date) -> tuple[str, str] | None:
-    """(field, message) when [start, end] is not a period statistics are given for."""
+    """(field, code of PERIOD_PROBLEMS) when [start, end] is not a period statistics are given for."""
     if end < start:
-        return "to", "The end date is before the start date."
+        return "to", "end_before_start"
     if (end - start).days + 1 > MAX_DAYS:
-        return "to", "A period may be at most two years long."
+        return "to", "too_long"
     return None

@@ -14,7 +14,8 @@ from services.db import transaction
 from services.errors import ValidationFailed
 from services.security import csrf
 from services.statistics import access, actions, export
-from services.statistics.records import Period, Statistics, default_period, period_problem
+from services.statistics.records import (
+    PERIOD_PROBLEMS, Period, Statistics, default_period, period_problem)
 
 api_bp = Blueprint("statistics_api", __name__, url_prefix="/api/v1")
 csrf.exempt(api_bp)
@@ -90,7 +91,7 @@ def parse_period(query) -> Period:
         end = max(start, today)
     problem = period_problem(start, end)
     if problem:
-        raise ValidationFailed(f"{problem[0]}: {problem[1]}", field=problem[0])
+        raise ValidationFailed(f"{problem[0]}: {PERIOD_PROBLEMS[problem[1]]}", field=problem[0])
     return Period(start, end, query.district)
 
 

@@ -22,6 +22,7 @@ from services.web.reports import _day, _signed_in
 
 bp = Blueprint("statistics_web", __name__)
 
+
 def _period(errors: FormErrors) -> Period:
     """The period of the form, or the last twelve weeks; problems go to ``errors``."""
     today = datetime.now(ZoneInfo(current_app.config["QORGAU_SETTINGS"].timezone)).date()
@@ -31,8 +32,8 @@ def _period(errors: FormErrors) -> Period:
     end = end or max(start, today)
     district = (request.args.get("district") or "").strip() or None
     if not errors and (problem := period_problem(start, end)):
-        messages = {"The end date is before the start date.": _("The end date is before the start date."),
-                    "A period may be at most two years long.": _("A period may be at most two years long.")}
+        messages = {"end_before_start": _("The end date is before the start date."),
+                    "too_long": _("A period may be at most two years long.")}
         errors.add(problem[0], messages[problem[1]])
     return Period(start, end, district)
 
@@ -52,8 +53,8 @@ def statistics():
         try:
             reader, district = access.access_statistics(conn, actor, period.district)
         except NotFound:
-            errors = FormErrors()
-            errors.status = 404
+            if not errors:
+                errors.status = 404
             errors.add("district", _("No such district in your region."))
             period = Period(period.start, period.end, None)
             reader, district = access.access_statistics(conn, actor, None)
