@@ -29,6 +29,11 @@ BYPASSING = ("qorgau_case_facts", "qorgau_referral_facts", "qorgau_child_facts",
 # Under row-level security keyed on the acting user alone: everyone reads only their own rows, so
 # there is no access_* decision to route them through (services/idempotency.py reads them).
 OWN_ROWS = frozenset({"idempotency_keys"})
+# Under row-level security that decides by the actor's kind, not by the access policy: the outbox
+# and its e-mail deliveries hold ids and codes, no child data, and are Qorgau's system actor's
+# (0013_outbox_policies); services/outbox.py reads them, the dead letters after
+# require_system_admin.
+SYSTEM_ROWS = frozenset({"outbox", "deliveries"})
 
 
 def protected_tables() -> set[str]:
@@ -36,7 +41,7 @@ def protected_tables() -> set[str]:
     found = set()
     for path in MIGRATIONS.glob("*.py"):
         found |= set(re.findall(r"ALTER TABLE\s+(\w+)\s+ENABLE ROW LEVEL SECURITY", path.read_text()))
-    return found - OWN_ROWS
+    return found - OWN_ROWS - SYSTEM_ROWS
 
 
 def reads_protected(sql: str, protected: set[str]) -> set[str]:
