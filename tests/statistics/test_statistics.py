@@ -201,5 +201,6 @@ def test_the_page_refuses_a_bad_date_and_a_caseworker(pages, sw):
     bad = oversight.get("/statistics?from=2026-13-01&to=2026-03-15")
     assert bad.status_code == 422 and 'aria-invalid="true"' in bad.get_data(as_text=True)
     assert worker.get("/statistics").status_code == 403
+    assert 'href="/statistics"' not in worker.get("/").get_data(as_text=True)
     elsewhere = oversight.get("/statistics?district=no-such")
     assert elsewhere.status_code == 404 and 'id="district-error"' in elsewhere.get_data(as_text=True)
