@@ -8,7 +8,8 @@ DESIGN.md §3 and §6, PRACTICE.md §1–§3 and §7, issue 5. Clocks point at t
 generically (``subject_type``, ``subject_id``) so that this revision needs nothing from Core.
 Rows that name a child (clocks, their steps, escalations, disagreements, notifications) are under
 row-level security; calendars, policies and the outbox hold no child data (the outbox carries ids
-only) and are protected by grants alone.
+only) and are protected here by grants alone; later revisions add write policies for them
+(0011_clock_write_policies: calendars and policies; 0013_outbox_policies: the outbox).
 """
 from alembic import op
 
