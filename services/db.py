@@ -4,11 +4,15 @@
 so the identity is local to the transaction and can never leak to the next borrower of a pooled
 connection. Row-level security policies read these settings.
 
+Pooled connections are in autocommit mode and ``Database.begin`` sends BEGIN itself, pipelined
+with the identity (and, for a request, the token's lookup): one round trip where psycopg's own
+BEGIN would wait for its answer first. Transactions end when their block does, as before.
+
 A connection is used without a query to test it first: ``ended_while_idle`` asks the socket
-whether PostgreSQL has closed it (a terminated backend, a restart). If BEGIN or the identity, which
-``Database.begin`` sends first, still finds it broken, nothing has been done in it yet, so the pool
-drops it and the transaction starts again on another connection at once (the pool's own check
-would wait a second before trying the next one).
+whether PostgreSQL has closed it (a terminated backend, a restart). If that first round trip still
+finds it broken, nothing has been done in it yet, so the pool drops it and the transaction starts
+again on another connection at once (the pool's own check would wait a second before trying the
+next one).
 
 Within a request, authentication reads the token in the request's first transaction
 (``begin_request``): the view's ``transaction(actor)`` continues it with the actor set, so an API
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import select
 from contextlib import ExitStack, contextmanager
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 import psycopg
 from flask import current_app, g, has_request_context
@@ -27,6 +31,8 @@ from psycopg_pool import ConnectionPool
 
 from audit.events import Actor
 from services.settings import ConfigError
+
+T = TypeVar("T")
 
 
 class Database:
@@ -39,7 +45,9 @@ class Database:
             min_size=min_size,
             max_size=max_size,
             open=False,
-            kwargs={"row_factory": dict_row, "autocommit": False},
+            # Transactions are begun explicitly (``begin``): psycopg's own BEGIN, sent before a
+            # connection's first statement, would wait for its answer even in a pipeline.
+            kwargs={"row_factory": dict_row, "autocommit": True},
             timeout=10,
             name="qorgau",
         )
@@ -59,13 +67,16 @@ class Database:
     @contextmanager
     def transaction(self, actor: Actor | None = None) -> Iterator[psycopg.Connection]:
         """One transaction on a pooled connection, with the acting identity set for RLS."""
-        conn, rest = self.begin(actor)
+        conn, rest, _ = self.begin(actor)
         with rest:
             yield conn
 
-    def begin(self, actor: Actor | None = None) -> tuple[psycopg.Connection, ExitStack]:
-        """(connection, the rest of its transaction): the transaction begun and the identity set
-        in one round trip, on a connection that answered them. Exiting ``rest`` commits (rolls
+    def begin(self, actor: Actor | None = None, first: Callable[[psycopg.Connection], T] | None = None,
+              ) -> tuple[psycopg.Connection, ExitStack, T | None]:
+        """(connection, the rest of its transaction, what ``first`` returned): the transaction
+        begun and the identity set in one round trip, on a connection that answered them.
+        ``first(conn)`` may send statements of its own in that round trip: it runs in pipeline
+        mode, so it returns cursors whose rows are read after. Exiting ``rest`` commits (rolls
         back, on an exception) and returns the connection to the pool; the caller must exit it."""
         for attempt in range(self.pool.max_size + 1):
             rest = ExitStack()
@@ -74,18 +85,22 @@ class Database:
                 rest.close()  # closed: the pool replaces it
                 continue
             try:
-                with conn.pipeline():  # psycopg sends its BEGIN with the statement, not before it
+                with conn.pipeline():  # one round trip
+                    conn.execute("BEGIN", prepare=False)
                     set_actor(conn, actor)
+                    sent = first(conn) if first is not None else None
             except psycopg.OperationalError:
                 rest.close()  # a broken connection goes back to the pool, which replaces it
                 if not conn.broken or attempt == self.pool.max_size:
                     raise
                 continue
             except BaseException:
+                if not conn.broken and not conn.closed:
+                    conn.rollback()
                 rest.close()
                 raise
             rest.enter_context(_committed(conn))
-            return conn, rest
+            return conn, rest, sent
         raise AssertionError("unreachable")
 
 
@@ -178,14 +193,15 @@ def transaction(actor: Actor | None = None) -> Iterator[psycopg.Connection]:
 _HELD = "_qorgau_request_transaction"
 
 
-def begin_request() -> psycopg.Connection:
-    """Begin this request's first transaction now, as the system with no user; the request's
-    first ``transaction(actor)`` continues it. If the request opens none, ``end_request`` commits
-    it when the request ends."""
+def begin_request(first: Callable[[psycopg.Connection], T]) -> tuple[psycopg.Connection, T]:
+    """Begin this request's first transaction now, as the system with no user, with ``first``'s
+    statements in the same round trip (see ``Database.begin``): (connection, what ``first``
+    returned). The request's first ``transaction(actor)`` continues it; if the request opens none,
+    ``end_request`` commits it when the request ends."""
     end_request()
-    conn, rest = get_db().begin(None)
+    conn, rest, sent = get_db().begin(None, first)
     g.setdefault(_HELD, (conn, rest))
-    return conn
+    return conn, sent
 
 
 def end_request(exc: BaseException | None = None) -> None:

@@ -6,7 +6,7 @@ An agency-system token reaches only the API operations that declare its scope (`
 from __future__ import annotations
 
 import functools
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 from flask import current_app, g, redirect, request, session, url_for
@@ -41,14 +41,16 @@ def load_identity() -> None:
 
 
 def _from_bearer(header: str) -> None:
-    """The token's actor. The token is read in the request's first transaction (``begin_request``),
-    which the view continues with that actor set: one transaction per request, not two."""
+    """The token's actor. The token is read in the request's first transaction, in the round
+    trip that begins it (``begin_request``); the view continues that transaction with the actor
+    set: one transaction per request, not two."""
     scheme, _, raw = header.partition(" ")
     if scheme.lower() != "bearer" or not raw.strip():
         raise AuthenticationRequired("Use the header 'Authorization: Bearer <token>'.",
                                      field="Authorization")
-    conn = begin_request()
-    row = tokens.resolve(conn, raw.strip())
+    now = datetime.now(timezone.utc)
+    conn, found = begin_request(lambda conn: tokens.look_up(conn, raw.strip(), now=now))
+    row = tokens.note_use(conn, found, now=now)
     if row is None or (row["kind"] == "personal" and row["person"] is None):
         end_request()
         raise AuthenticationRequired("The token is unknown, expired or revoked.",

@@ -53,17 +53,12 @@ def create_agency_token(conn, agency_id: int, *, name: str, scopes: list[str], c
     return raw, row["id"]
 
 
-def resolve(conn, raw: str, *, now: datetime | None = None):
-    """The live token row for ``raw`` (joined with its agency), or None. A personal token's row
-    carries its user as ``person`` (the columns of ``services.agencies.queries.USER_SELECT``),
-    read in the same statement.
-
-    Its use is noted at most once per ``TOUCH_EVERY``, and never waited for: when another request
-    holds the token's row (noting the same use), this one leaves it to that one."""
+def look_up(conn, raw: str, *, now: datetime):
+    """Send the statement that finds ``raw``'s live token: its cursor (rows not read yet, so it
+    can go out in a pipeline), or None for what cannot be a token. ``note_use`` reads it."""
     if not raw.startswith(PREFIX) or len(raw) > 100:
         return None
-    now = now or datetime.now(timezone.utc)
-    row = conn.execute(
+    return conn.execute(
         f"""SELECT t.id, t.kind, t.user_id, t.agency_id, t.scopes, t.mfa, t.expires_at, t.last_used_at,
                    a.region_id, to_jsonb(p) AS person
               FROM api_tokens t
@@ -73,8 +68,14 @@ def resolve(conn, raw: str, *, now: datetime | None = None):
              WHERE t.token_hash = %s AND t.revoked_at IS NULL
                AND (t.expires_at IS NULL OR t.expires_at > %s)
                AND (t.user_id IS NULL OR u.disabled_at IS NULL)""",
-        (_hash(raw), now),
-    ).fetchone()
+        (_hash(raw), now))
+
+
+def note_use(conn, found, *, now: datetime):
+    """The row ``look_up`` found (or None), its use noted at most once per ``TOUCH_EVERY``, and
+    never waited for: when another request holds the token's row (noting the same use), this one
+    leaves it to that one."""
+    row = found.fetchone() if found is not None else None
     if row and (row["last_used_at"] is None or now - row["last_used_at"] > TOUCH_EVERY):
         conn.execute("UPDATE api_tokens SET last_used_at = %s"
                      " WHERE id = (SELECT id FROM api_tokens WHERE id = %s FOR UPDATE SKIP LOCKED)",
