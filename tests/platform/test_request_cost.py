@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+import psycopg
 import pytest
 
+from audit import Actor
 from bench.scenarios import begun_transactions, sent_statements
 from services import db as database
 from services.auth import tokens
@@ -54,7 +56,7 @@ def test_a_case_read_is_one_transaction_of_seven_statements(app, cw, reader, adm
     with counted() as (sent, begun):
         response = reader.get(f"/api/v1/cases/{case.id}")
     assert response.status_code == 200, response.get_json()
-    texts = [" ".join(t.split()) for t, _ in sent]
+    texts = [" ".join(t.split()) for t, _ in sent if t != "BEGIN"]  # sent with the first two
     # the system's identity, the token with its user, the reader's identity, the facts, the case,
     # its agencies and referrals, the audit event; no empty statement testing the connection
     assert len(texts) == 7, texts
@@ -135,3 +137,14 @@ def test_connections_postgresql_ended_are_replaced_before_a_transaction_uses_the
                            " WHERE usename = 'qorgau_app' AND datname = current_database()")
         with db.transaction() as conn:
             assert conn.execute("SELECT pg_backend_pid() AS pid").fetchone()["pid"] != old
+
+
+def test_a_transaction_that_fails_leaves_its_connection_idle_and_without_identity(app, cw):
+    db = app.extensions["qorgau_db"]
+    actor = Actor(user_id=cw.users["social_worker"].id, agency_id=7, roles=frozenset({"caseworker"}))
+    for failing in ("SELECT 1/0", "SELECT * FROM no_such_table"):
+        with pytest.raises(psycopg.errors.Error):
+            with db.transaction(actor) as conn:
+                conn.execute(failing)
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert identity_of_idle_connections(app) <= {None, ""}
