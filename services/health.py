@@ -11,7 +11,7 @@ import logging
 from flask import Blueprint, current_app
 
 from services import broker
-from services.db import get_db
+from services.db import ended_while_idle, get_db
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger("qorgau.health")
@@ -37,10 +37,18 @@ def readyz():
 
 
 def check_database() -> None:
-    """A ``SELECT 1`` on a pooled connection, as the application role."""
-    with get_db().pool.connection(timeout=CHECK_TIMEOUT_SECONDS) as conn:
-        conn.execute("SELECT 1").fetchone()
-        conn.rollback()
+    """A ``SELECT 1`` on a pooled connection, as the application role. Connections PostgreSQL
+    ended while they sat in the pool (a restart) are passed over, as ``Database.begin`` does, so
+    the probe reports the server, not the pool's leftovers."""
+    pool = get_db().pool
+    for _ in range(pool.max_size + 1):
+        with pool.connection(timeout=CHECK_TIMEOUT_SECONDS) as conn:
+            if ended_while_idle(conn):
+                continue  # closed: the pool replaces it
+            conn.execute("SELECT 1").fetchone()
+            conn.rollback()
+            return
+    raise RuntimeError("every pooled connection had been ended by the server")
 
 
 def check_broker() -> None:
