@@ -128,22 +128,30 @@ def ended_while_idle(conn: psycopg.Connection) -> bool:
     return bool(readable)
 
 
+ANONYMOUS = "anonymous"  # the identity before authentication
+
+
 def set_actor(conn: psycopg.Connection, actor: Actor | None) -> None:
-    """Make ``actor`` the identity row-level security sees, for this transaction only."""
-    actor = actor or Actor.system()
+    """Make ``actor`` the identity row-level security sees, for this transaction only.
+
+    ``None`` is nobody yet: the work before authentication (a token or session looked up, a
+    sign-in checked) runs with no user, no roles and kind ``anonymous``, so row-level security
+    gives it no child data, no clock and no outbox row. Qorgau's own work (beat, workers, the
+    command line) names ``Actor.system()`` explicitly."""
+    values = (("", "", "", "", ANONYMOUS) if actor is None else (
+        "" if actor.user_id is None else str(actor.user_id),
+        "" if actor.agency_id is None else str(actor.agency_id),
+        "" if actor.region_id is None else str(actor.region_id),
+        ",".join(sorted(actor.roles)),
+        actor.kind,
+    ))
     conn.execute(
         "SELECT set_config('qorgau.user_id', %s, true),"
         " set_config('qorgau.agency_id', %s, true),"
         " set_config('qorgau.region_id', %s, true),"
         " set_config('qorgau.roles', %s, true),"
         " set_config('qorgau.actor_kind', %s, true)",
-        (
-            "" if actor.user_id is None else str(actor.user_id),
-            "" if actor.agency_id is None else str(actor.agency_id),
-            "" if actor.region_id is None else str(actor.region_id),
-            ",".join(sorted(actor.roles)),
-            actor.kind,
-        ),
+        values,
     )
 
 

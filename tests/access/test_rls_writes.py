@@ -527,7 +527,10 @@ def test_idempotency_keys_belong_to_the_user_whose_request_stored_them(site):
             assert rows == [{"user_key": _user_key(teacher), "response": {"child": "Aliya"}}]
         with transaction(system_token) as conn:
             assert [r["key"] for r in conn.execute("SELECT key FROM idempotency_keys").fetchall()] == ["key-of-token"]
-        with transaction(None) as conn:  # Qorgau's own system actor removes expired keys
+        with transaction(None) as conn:  # before authentication: nobody, so nothing
+            assert conn.execute("SELECT count(*) AS n FROM idempotency_keys").fetchone()["n"] == 0
+            assert conn.execute("DELETE FROM idempotency_keys WHERE key LIKE 'key-of-%'").rowcount == 0
+        with transaction(Actor.system()) as conn:  # Qorgau's own system actor removes expired keys
             assert conn.execute("DELETE FROM idempotency_keys WHERE key LIKE 'key-of-%'").rowcount == 2
 
 
@@ -543,3 +546,19 @@ def test_an_agency_system_token_writes_no_referral(site):
         assert outcome(conn, "INSERT INTO referrals (state, priority, categories, observed_at, observation,"
                              f" referring_agency_id, region_id, created_by) VALUES ('draft', 'standard',"
                              f" '{{neglect}}', now(), 'seen', {ids['school_n']}, {ids['north']}, {ids['teacher']})") == NO
+
+
+def test_before_authentication_nobody_reads_or_writes_child_data(site):
+    """``transaction()`` without an actor is the work before sign-in (services/db.py): no user, no
+    roles, so row-level security shows it nothing a practitioner of the world can see. (It may
+    still enqueue a pending outbox row, as any action may: 0013_outbox_policies.)"""
+    app, w, ids = site
+    tables = ("children", "referrals", "cases", "chronology_entries")
+    with app.app_context():
+        with transaction(w.actors["teacher"]) as conn:
+            seen = {t: conn.execute(f"SELECT count(*) AS n FROM {t}").fetchone()["n"] for t in tables}
+        assert seen["children"] > 0 and seen["referrals"] > 0
+        with transaction(None) as conn:
+            assert conn.execute("SELECT current_setting('qorgau.actor_kind') AS k").fetchone()["k"] == "anonymous"
+            for table in tables:
+                assert conn.execute(f"SELECT count(*) AS n FROM {table}").fetchone()["n"] == 0, table
