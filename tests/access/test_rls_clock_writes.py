@@ -15,9 +15,7 @@ fails for any other reason (a constraint, a typo) fails the test.
 """
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import replace
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -26,7 +24,7 @@ from psycopg.rows import dict_row
 from audit import Actor
 from services.db import set_actor
 from tests.access.conftest import app_on, copy_database
-from tests.access.test_rls_writes import NO, OK, outcome, run
+from tests.access.test_rls_writes import NO, OK, load_migration, outcome, run
 from tests.conftest import _drop, db_url
 
 POLICY = "(SELECT id FROM deadline_policies WHERE region_id IS NULL AND version = 1)"
@@ -525,11 +523,7 @@ def test_every_kind_of_write_is_tried_both_ways():
 
 
 def _migration():
-    path = Path(__file__).resolve().parents[2] / "migrations" / "versions" / "0011_clock_write_policies.py"
-    spec = importlib.util.spec_from_file_location("clock_write_policies", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_migration("0011_clock_write_policies.py")
 
 
 LOOSE = ("clocks are started and stopped only by those with a part in their subject",

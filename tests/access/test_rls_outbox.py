@@ -17,9 +17,7 @@ constraint, a typo) fails the test.
 """
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import replace
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -31,7 +29,7 @@ from services.db import set_actor
 from services.notifications import actions as notification_actions
 from services.notifications import delivery
 from tests.access.conftest import app_on, copy_database
-from tests.access.test_rls_writes import NO, OK, outcome, run
+from tests.access.test_rls_writes import NO, OK, load_migration, outcome, run
 from tests.conftest import _drop, db_url
 
 POLICY = "(SELECT id FROM deadline_policies WHERE region_id IS NULL AND version = 1)"
@@ -294,11 +292,7 @@ def test_every_kind_of_access_is_tried_both_ways():
 
 
 def _migration():
-    path = Path(__file__).resolve().parents[2] / "migrations" / "versions" / "0013_outbox_policies.py"
-    spec = importlib.util.spec_from_file_location("outbox_policies", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_migration("0013_outbox_policies.py")
 
 
 LOOSE = ("a person's action enqueues a pending row, due now, and reads back its own only",

@@ -456,12 +456,17 @@ def test_every_kind_of_write_is_tried_both_ways():
     assert {k for k in guarded if tried.get(k) != {OK, NO}} == set()
 
 
-def _migration():
-    path = Path(__file__).resolve().parents[2] / "migrations" / "versions" / "0009_write_policies.py"
-    spec = importlib.util.spec_from_file_location("write_policies", path)
+def load_migration(filename: str):
+    """A revision's module from migrations/versions, for the tests that replay its downgrade."""
+    path = Path(__file__).resolve().parents[2] / "migrations" / "versions" / filename
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _migration():
+    return load_migration("0009_write_policies.py")
 
 
 def test_the_scenarios_fail_under_the_write_policies_of_0004(site):
